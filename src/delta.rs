@@ -1,0 +1,154 @@
+//! Filling deltas into a byte budget: scuttle-depth order and the prefix rule.
+
+use alloc::vec::Vec;
+use smallvec::SmallVec;
+
+use crate::endpoint::Field;
+use crate::message::{CompactField, Offset};
+use crate::wire::{field_len, node_id_len, varint_len};
+use crate::{CompactDelta, Delta, EndpointState, NodeId, Version};
+
+/// How a delta names its node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Ref {
+    /// By id and generation.
+    Full,
+    /// By index within an agreed context.
+    Compact(u32),
+}
+
+/// A node some peer should get fields of: those newer than `from`.
+pub(crate) struct Candidate<'a> {
+    pub(crate) node: &'a NodeId,
+    pub(crate) state: &'a EndpointState,
+    pub(crate) from: Version,
+    pub(crate) reference: Ref,
+}
+
+/// Deltas that fit, and how many candidates did not fit whole.
+#[derive(Default)]
+pub(crate) struct Filled {
+    pub(crate) full: Vec<Delta>,
+    pub(crate) compact: Vec<CompactDelta>,
+    /// Candidates cut short or left out for lack of room.
+    pub(crate) left_out: usize,
+}
+
+fn head_len(c: &Candidate<'_>, hb: Option<Offset>, values: usize) -> usize {
+    let reference = match c.reference {
+        Ref::Full => node_id_len(c.node) + varint_len(c.state.generation().0),
+        // an upper bound: the wire sends the gap to the previous index
+        Ref::Compact(i) => varint_len(u64::from(i)),
+    };
+    let from = match (c.reference, c.from.0) {
+        (_, 0) => 0,
+        (Ref::Full, f) => varint_len(f),
+        (Ref::Compact(_), _) => 2,
+    };
+    reference + crate::wire::delta_head_len(from, c.state.purged(), hb, values)
+}
+
+fn above(from: Version, v: Version) -> Offset {
+    Offset::Above(v.0 - from.0 - 1)
+}
+
+/// Fills as many candidates as fit in `room` bytes, taking from `room` what it
+/// uses.
+///
+/// Order is scuttle-depth: the candidates missing the most fields first, ties in
+/// the order of `tiebreak` (drawn from the caller's RNG). Each candidate's fields
+/// go in ascending version order and stop at the first that does not fit, so a
+/// receiver never gets a field without every older one (the heartbeat is a field
+/// like any other here). A heartbeat at or below `from` carries nothing new and
+/// is attached, as the reference does, only to a delta that has something else.
+pub(crate) fn fill<R: rand_core::Rng + ?Sized>(cands: Vec<Candidate<'_>>, room: &mut usize, rng: &mut R) -> Filled {
+    let mut ranked: Vec<(usize, u64, Candidate<'_>, SmallVec<[Field<'_>; 8]>)> = cands
+        .into_iter()
+        .filter_map(|c| {
+            let fields = c.state.fields_after(c.from);
+            (!fields.is_empty()).then(|| (fields.len(), rng.next_u64(), c, fields))
+        })
+        .collect();
+    ranked.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+
+    let mut out = Filled::default();
+    for (_, _, c, fields) in &ranked {
+        let mut hb: Option<Offset> = None;
+        let mut values: SmallVec<[(usize, u64); 8]> = SmallVec::new(); // (index in fields, gap)
+        let mut values_len = 0usize;
+        let mut prev = c.from;
+        let mut taken = 0usize;
+        for (i, f) in fields.iter().enumerate() {
+            let (next_hb, next_values_len, gap) = match f {
+                Field::Heartbeat(v) => (Some(above(c.from, *v)), values_len, None),
+                // two values at one version (only a misbehaving owner makes them)
+                // cannot be sent in ascending order: stop, as if out of room
+                Field::Value(_, vv) if vv.version <= prev => break,
+                Field::Value(k, vv) => {
+                    let gap = vv.version.0 - prev.0 - 1;
+                    (hb, values_len + field_len(k, gap, &vv.value), Some(gap))
+                }
+            };
+            let count = values.len() + usize::from(gap.is_some());
+            if head_len(c, next_hb, count) + next_values_len > *room {
+                break;
+            }
+            hb = next_hb;
+            values_len = next_values_len;
+            if let (Some(gap), Field::Value(_, vv)) = (gap, f) {
+                values.push((i, gap));
+                prev = vv.version;
+            }
+            taken += 1;
+        }
+        if taken == 0 {
+            out.left_out += 1;
+            continue;
+        }
+        if taken < fields.len() {
+            out.left_out += 1;
+        }
+        let stale_hb = c.state.heartbeat();
+        if hb.is_none() && stale_hb > Version::ZERO && stale_hb <= c.from {
+            let with_stale = Some(Offset::AtOrBelow(c.from.0 - stale_hb.0));
+            if head_len(c, with_stale, values.len()) + values_len <= *room {
+                hb = with_stale;
+            }
+        }
+        *room -= head_len(c, hb, values.len()) + values_len;
+
+        let picked = values.iter().map(|(i, _)| match fields[*i] {
+            Field::Value(k, vv) => (k, vv),
+            Field::Heartbeat(_) => unreachable!("only values are recorded"),
+        });
+        match c.reference {
+            Ref::Full => out.full.push(Delta {
+                node: c.node.clone(),
+                generation: c.state.generation(),
+                from: c.from,
+                purged: c.state.purged(),
+                heartbeat: hb.map(|o| match o {
+                    Offset::Above(n) => Version(c.from.0 + n + 1),
+                    Offset::AtOrBelow(n) => Version(c.from.0 - n),
+                }),
+                values: picked.map(|(k, vv)| (k.clone(), vv.clone())).collect(),
+            }),
+            Ref::Compact(index) => out.compact.push(CompactDelta {
+                index,
+                from: (c.from != Version::ZERO).then_some(c.from.0 as u16),
+                purged: c.state.purged(),
+                heartbeat: hb,
+                fields: picked
+                    .map(|(k, vv)| CompactField {
+                        key: k.clone(),
+                        offset: vv.version.0 - c.from.0,
+                        value: vv.value.clone(),
+                    })
+                    .collect(),
+            }),
+        }
+    }
+    out.full.sort_unstable_by(|a, b| a.node.cmp(&b.node));
+    out.compact.sort_unstable_by_key(|d| d.index);
+    out
+}

@@ -1,0 +1,258 @@
+//! Digest pages: building the SYN's page within a budget, and the compact form's
+//! member hashes, truncated versions and checks.
+
+use alloc::vec::Vec;
+
+use crate::hash::Hasher64;
+use crate::wire::{digest_len, header_len, node_id_len, varint_len};
+use crate::{
+    BudgetError, CompactDigest, Context, Digest, DigestPage, EndpointState, Header, NodeId, NodeRange, Syn, Version,
+    View,
+};
+
+const MEMBERS: u64 = 0x6d65_6d62_6572_7331; // "members1"
+const DIGEST_CHECK: u64 = 0x6469_6765_7374_3131;
+pub(crate) const ACK_CHECK: u64 = 0x6163_6b63_6865_636b;
+pub(crate) const ACK2_CHECK: u64 = 0x6163_6b32_6368_6b31;
+
+/// The byte budget of one message. Every builder keeps the encoded message,
+/// header included, within it.
+///
+/// ```
+/// use rumormill::{Budget, ClusterName, Generation, Header, NodeId};
+/// let header = Header { cluster: ClusterName::new("c")?, sender: NodeId::new("a")?, generation: Generation(1) };
+/// let budget = Budget::new(1400, &header)?;
+/// assert!(budget.body() < 1400);
+/// assert!(Budget::new(8, &header).is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Budget {
+    body: usize,
+}
+
+impl Budget {
+    /// The least body any builder needs (an empty ACK).
+    pub const MIN_BODY: usize = 4;
+
+    /// A budget of `total` bytes for messages with this header; fails if it cannot
+    /// hold the header and the smallest body.
+    pub fn new(total: usize, header: &Header) -> Result<Budget, BudgetError> {
+        let needed = header_len(header) + Self::MIN_BODY;
+        if total < needed {
+            return Err(BudgetError::TooSmall { budget: total, needed });
+        }
+        Ok(Budget { body: total - header_len(header) })
+    }
+
+    /// No limit, as the reference Gossiper works (and the conformance vectors).
+    pub const fn unlimited() -> Budget {
+        Budget { body: usize::MAX / 4 }
+    }
+
+    /// Bytes left for the body.
+    pub fn body(&self) -> usize {
+        self.body
+    }
+}
+
+/// Which kind of page [`build_syn`] makes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum PageForm {
+    /// Ids, generations and full versions: any receiver can use it.
+    Full,
+    /// Member hash and 16-bit versions: about 2 bytes per node, usable by a
+    /// receiver that knows the same members at the same generations.
+    Compact,
+}
+
+/// A SYN built by [`build_syn`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BuiltSyn {
+    /// The message.
+    pub syn: Syn,
+    /// Where the next page starts (`None`: the walk wrapped around; the next page
+    /// starts from the lowest id).
+    pub next: Option<NodeId>,
+    /// How many nodes the page describes.
+    pub covered: usize,
+}
+
+/// Builds a SYN whose page starts at `start` (`None`: the lowest id) and covers as
+/// many nodes as fit the budget. Calling it again with the returned `next` walks
+/// the whole view in `ceil(digest size / budget)` calls.
+///
+/// Fails only if not even one node's entry fits.
+pub fn build_syn(view: &View, budget: Budget, start: Option<&NodeId>, form: PageForm) -> Result<BuiltSyn, BudgetError> {
+    // a start past the last node (it may have been removed since) wraps around
+    let range_start = start.filter(|s| view.nodes().range::<NodeId, _>((*s)..).next().is_some()).cloned();
+    let tail = NodeRange::new(range_start.clone(), None).unwrap_or(NodeRange::FULL);
+    let members = view.range(&tail);
+    let start_len = range_start.as_ref().map_or(1, node_id_len);
+    // tag + start bound (+ end bound and entries below)
+    let fixed = 1 + start_len + if form == PageForm::Compact { 16 } else { 0 };
+    let mut entries = 0usize;
+    let mut used = 0usize;
+    let mut end: Option<NodeId> = None;
+    let mut iter = members.peekable();
+    while let Some((id, state)) = iter.next() {
+        let entry = match form {
+            PageForm::Full => digest_len(&state.digest(id)),
+            PageForm::Compact => 2,
+        };
+        let next_end_len = iter.peek().map_or(1, |(next, _)| node_id_len(next));
+        let total = fixed + next_end_len + varint_len(entries as u64 + 1) + used + entry;
+        if total > budget.body() {
+            if entries == 0 {
+                return Err(BudgetError::PageTooSmall { body: budget.body(), needed: total });
+            }
+            end = Some(id.clone());
+            break;
+        }
+        entries += 1;
+        used += entry;
+    }
+    let range = NodeRange::new(range_start, end.clone()).expect("the page holds at least its first node");
+    let page = match form {
+        PageForm::Full => DigestPage::Range {
+            range: range.clone(),
+            digests: view.range(&range).map(|(id, s)| s.digest(id)).collect(),
+        },
+        PageForm::Compact => DigestPage::Compact(compact_digest(view, range)),
+    };
+    Ok(BuiltSyn { syn: Syn { page }, next: end, covered: entries })
+}
+
+/// The empty SYN of a node in its shadow round: answered with every known state.
+pub fn shadow_syn() -> Syn {
+    Syn { page: DigestPage::Listed(Vec::new()) }
+}
+
+/// Hash of the (id, generation) pairs of `members`, in order.
+pub(crate) fn members_hash<'a>(members: impl Iterator<Item = (&'a NodeId, &'a EndpointState)>) -> u64 {
+    let mut h = Hasher64::new(MEMBERS);
+    for (id, s) in members {
+        h.bytes(id.as_bytes());
+        h.u64(s.generation().0);
+    }
+    h.finish()
+}
+
+/// The check over a compact page's full values.
+pub(crate) fn digest_check(members: u64, entries: impl Iterator<Item = (Version, Version)>) -> u64 {
+    let mut h = Hasher64::new(DIGEST_CHECK);
+    h.u64(members);
+    for (max, purged) in entries {
+        h.u64(max.0);
+        h.u64(purged.0);
+    }
+    h.finish()
+}
+
+fn compact_digest(view: &View, range: NodeRange) -> CompactDigest {
+    let members = members_hash(view.range(&range));
+    let check = digest_check(members, view.range(&range).map(|(_, s)| (s.max_version(), s.purged())));
+    let versions = view.range(&range).map(|(_, s)| s.max_version().0 as u16).collect();
+    CompactDigest { context: Context { range, members }, check, versions }
+}
+
+/// Why a compact part could not be used. Nothing was applied from it.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ContextError {
+    /// The sender knows other members (or generations) in the range.
+    #[error("the sender's members in {0} differ from ours")]
+    MembersDiffer(NodeRange),
+    /// The truncated versions did not decode to what the sender meant.
+    #[error("compact versions failed their check")]
+    CheckFailed,
+    /// An index past the last member, or a count that does not match.
+    #[error("member index out of range")]
+    BadIndex,
+}
+
+/// The members of a context, as this view knows them, verified against its hash.
+pub(crate) struct Members<'a> {
+    pub(crate) context: Context,
+    pub(crate) list: Vec<(&'a NodeId, &'a EndpointState)>,
+}
+
+impl<'a> Members<'a> {
+    /// This view's members in `context.range`, if their hash matches.
+    pub(crate) fn verify(view: &'a View, context: &Context) -> Result<Members<'a>, ContextError> {
+        let list: Vec<_> = view.range(&context.range).collect();
+        if members_hash(list.iter().copied()) != context.members {
+            return Err(ContextError::MembersDiffer(context.range.clone()));
+        }
+        Ok(Members { context: context.clone(), list })
+    }
+
+    /// This view's members in `range`, with their current hash.
+    pub(crate) fn current(view: &'a View, range: &NodeRange) -> Members<'a> {
+        let list: Vec<_> = view.range(range).collect();
+        let members = members_hash(list.iter().copied());
+        Members { context: Context { range: range.clone(), members }, list }
+    }
+
+    pub(crate) fn get(&self, index: u32) -> Result<(&'a NodeId, &'a EndpointState), ContextError> {
+        self.list.get(index as usize).copied().ok_or(ContextError::BadIndex)
+    }
+
+    /// Index of `node` among the members.
+    pub(crate) fn index_of(&self, node: &NodeId) -> Option<u32> {
+        self.list.binary_search_by(|(id, _)| (*id).cmp(node)).ok().map(|i| i as u32)
+    }
+}
+
+/// The value with low 16 bits `low` nearest to `reference` (exact whenever the two
+/// differ by less than 2^15).
+pub(crate) fn restore(low: u16, reference: Version) -> Version {
+    let r = reference.0;
+    let base = (r & !0xffff) | u64::from(low);
+    let mut best = base;
+    for cand in [base.checked_sub(0x1_0000), base.checked_add(0x1_0000)].into_iter().flatten() {
+        if cand.abs_diff(r) < best.abs_diff(r) {
+            best = cand;
+        }
+    }
+    Version(best)
+}
+
+/// Resolves a compact page into full digests, in member order.
+pub(crate) fn resolve_compact(view: &View, c: &CompactDigest) -> Result<Vec<Digest>, ContextError> {
+    let members = Members::verify(view, &c.context)?;
+    if members.list.len() != c.versions.len() {
+        return Err(ContextError::BadIndex);
+    }
+    let digests: Vec<Digest> = members
+        .list
+        .iter()
+        .zip(&c.versions)
+        .map(|((id, s), low)| Digest {
+            node: (*id).clone(),
+            generation: s.generation(),
+            max_version: restore(*low, s.max_version()),
+            purged: s.purged(),
+        })
+        .collect();
+    if digest_check(c.context.members, digests.iter().map(|d| (d.max_version, d.purged))) != c.check {
+        return Err(ContextError::CheckFailed);
+    }
+    Ok(digests)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn restore_is_exact_within_half_the_window() {
+        for r in [0u64, 5, 40_000, 65_535, 65_536, 1_000_000, u64::MAX - 3] {
+            for d in [-32_767i64, -1, 0, 1, 32_767] {
+                let Some(x) = r.checked_add_signed(d) else { continue };
+                assert_eq!(restore(x as u16, Version(r)), Version(x), "r={r} x={x}");
+            }
+        }
+    }
+}

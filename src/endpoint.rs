@@ -1,0 +1,331 @@
+//! What is known of one node: its heartbeat and values at one generation.
+
+use alloc::collections::BTreeMap;
+use smallvec::SmallVec;
+
+use crate::{Digest, Generation, Key, NodeId, Value, Version, VersionedValue};
+
+/// The state of one node as some view knows it.
+///
+/// Besides the reference's heartbeat and values it keeps two numbers:
+///
+/// - `max_version`: this view holds every field of the node with a version up to
+///   this one (the scuttlebutt invariant). It is what digests advertise.
+/// - `purged`: the owner's purge floor. Tombstones at or below it have been (or may
+///   be) forgotten, so a view whose `max_version` is below it may still hold keys
+///   deleted in the gap, and must be rebuilt from a view that has the floor.
+///
+/// States of one generation form a join-semilattice under [`EndpointState::join`].
+///
+/// ```
+/// use rumormill::{EndpointState, Generation, Key, Version, VersionedValue};
+/// let state = EndpointState::from_parts(
+///     Generation(1),
+///     Version(3),
+///     [(Key::STATUS, VersionedValue::live("NORMAL", Version(2)))],
+///     Version::ZERO,
+/// );
+/// assert_eq!(state.max_version(), Version(3));
+/// assert_eq!(state.live_value(&Key::STATUS).unwrap().as_bytes(), b"NORMAL");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize), serde(from = "Parts"))]
+pub struct EndpointState {
+    generation: Generation,
+    heartbeat: Version,
+    values: BTreeMap<Key, VersionedValue>,
+    max_version: Version,
+    purged: Version,
+}
+
+/// The serialized form; deserializing normalizes it like [`EndpointState::from_parts`].
+#[cfg(feature = "serde")]
+#[derive(serde::Deserialize)]
+struct Parts {
+    generation: Generation,
+    heartbeat: Version,
+    values: BTreeMap<Key, VersionedValue>,
+    #[serde(default)]
+    max_version: Version,
+    #[serde(default)]
+    purged: Version,
+}
+
+#[cfg(feature = "serde")]
+impl From<Parts> for EndpointState {
+    fn from(p: Parts) -> Self {
+        let mut s = EndpointState::from_parts(p.generation, p.heartbeat, p.values, p.purged);
+        s.max_version = s.max_version.max(p.max_version);
+        s
+    }
+}
+
+/// One field of a state, as deltas carry them in version order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Field<'a> {
+    Heartbeat(Version),
+    Value(&'a Key, &'a VersionedValue),
+}
+
+impl Field<'_> {
+    pub(crate) fn version(&self) -> Version {
+        match self {
+            Field::Heartbeat(v) => *v,
+            Field::Value(_, vv) => vv.version,
+        }
+    }
+}
+
+impl EndpointState {
+    /// An empty state of `generation`: no heartbeat yet, no values.
+    pub fn new(generation: Generation) -> Self {
+        EndpointState {
+            generation,
+            heartbeat: Version::ZERO,
+            values: BTreeMap::new(),
+            max_version: Version::ZERO,
+            purged: Version::ZERO,
+        }
+    }
+
+    /// A state from its parts, as a complete view of the owner up to its highest
+    /// version. Tombstones at or below `purged` are dropped.
+    pub fn from_parts(
+        generation: Generation,
+        heartbeat: Version,
+        values: impl IntoIterator<Item = (Key, VersionedValue)>,
+        purged: Version,
+    ) -> Self {
+        let mut s = EndpointState::new(generation);
+        s.heartbeat = heartbeat;
+        s.purged = purged;
+        s.max_version = heartbeat;
+        for (k, vv) in values {
+            s.max_version = s.max_version.max(vv.version);
+            s.values.insert(k, vv);
+        }
+        s.prune();
+        s
+    }
+
+    /// The node's generation.
+    pub fn generation(&self) -> Generation {
+        self.generation
+    }
+
+    /// The heartbeat version (0 if none arrived yet).
+    pub fn heartbeat(&self) -> Version {
+        self.heartbeat
+    }
+
+    /// Every field up to this version is held (see the type's docs).
+    pub fn max_version(&self) -> Version {
+        self.max_version
+    }
+
+    /// The owner's purge floor as this view knows it.
+    pub fn purged(&self) -> Version {
+        self.purged
+    }
+
+    /// Values and tombstones by key.
+    pub fn values(&self) -> &BTreeMap<Key, VersionedValue> {
+        &self.values
+    }
+
+    /// The value or tombstone of `key`.
+    pub fn get(&self, key: &Key) -> Option<&VersionedValue> {
+        self.values.get(key)
+    }
+
+    /// The live value of `key` (`None` if absent or deleted).
+    pub fn live_value(&self, key: &Key) -> Option<&Value> {
+        self.values.get(key).and_then(|vv| vv.value.as_ref())
+    }
+
+    /// Live values only.
+    pub fn live_values(&self) -> impl Iterator<Item = (&Key, &Value)> {
+        self.values.iter().filter_map(|(k, vv)| vv.value.as_ref().map(|v| (k, v)))
+    }
+
+    /// The digest a view with this state advertises for `node`.
+    pub fn digest(&self, node: &NodeId) -> Digest {
+        Digest { node: node.clone(), generation: self.generation, max_version: self.max_version, purged: self.purged }
+    }
+
+    /// The fields newer than `from`, in ascending version order.
+    pub(crate) fn fields_after(&self, from: Version) -> SmallVec<[Field<'_>; 8]> {
+        let mut out: SmallVec<[Field<'_>; 8]> =
+            self.values.iter().filter(|(_, vv)| vv.version > from).map(|(k, vv)| Field::Value(k, vv)).collect();
+        if self.heartbeat > from {
+            out.push(Field::Heartbeat(self.heartbeat));
+        }
+        // versions are unique per generation for an honest owner; the key breaks
+        // ties deterministically for any other input
+        out.sort_unstable_by(|a, b| {
+            a.version().cmp(&b.version()).then_with(|| match (a, b) {
+                (Field::Heartbeat(_), Field::Heartbeat(_)) => core::cmp::Ordering::Equal,
+                (Field::Heartbeat(_), _) => core::cmp::Ordering::Less,
+                (_, Field::Heartbeat(_)) => core::cmp::Ordering::Greater,
+                (Field::Value(ka, _), Field::Value(kb, _)) => ka.cmp(kb),
+            })
+        });
+        out
+    }
+
+    /// Whether this side's content can be trusted below the purge floor `floor`:
+    /// it has the floor itself, or it has seen every version up to it (and so every
+    /// deletion the floor stands for).
+    pub(crate) fn trusted_at(&self, floor: Version) -> bool {
+        self.purged == floor || self.max_version >= floor
+    }
+
+    /// The least upper bound of two states of one node.
+    ///
+    /// A newer generation wins whole. Within a generation the purge floor is the
+    /// higher of the two; a side that neither has that floor nor has seen every
+    /// version up to it is stale (it may hold keys deleted in the gap) and
+    /// contributes nothing; of the others, each key keeps its highest version
+    /// ([`VersionedValue::merge_order`]), the heartbeat and max version their
+    /// maximum, and tombstones at or below the floor are dropped.
+    ///
+    /// Commutative, idempotent, and associative over states that are views of one
+    /// owner's history (the only states gossip produces).
+    pub fn join(&self, other: &EndpointState) -> EndpointState {
+        match self.generation.cmp(&other.generation) {
+            core::cmp::Ordering::Greater => return self.clone(),
+            core::cmp::Ordering::Less => return other.clone(),
+            core::cmp::Ordering::Equal => {}
+        }
+        let floor = self.purged.max(other.purged);
+        let sides: SmallVec<[&EndpointState; 2]> = [self, other].into_iter().filter(|s| s.trusted_at(floor)).collect();
+        let mut out = EndpointState::new(self.generation);
+        out.purged = floor;
+        for side in sides {
+            out.heartbeat = out.heartbeat.max(side.heartbeat);
+            out.max_version = out.max_version.max(side.max_version);
+            for (k, vv) in &side.values {
+                match out.values.get(k) {
+                    Some(cur) if cur.merge_order(vv) != core::cmp::Ordering::Less => {}
+                    _ => {
+                        out.values.insert(k.clone(), vv.clone());
+                    }
+                }
+            }
+        }
+        out.prune();
+        out
+    }
+
+    /// Drops tombstones at or below the purge floor.
+    pub(crate) fn prune(&mut self) {
+        let floor = self.purged;
+        if floor > Version::ZERO {
+            self.values.retain(|_, vv| !(vv.is_tombstone() && vv.version <= floor));
+        }
+    }
+
+    /// Whether the invariants hold: `max_version` covers every version held, and no
+    /// tombstone lies at or below the purge floor.
+    pub fn is_normalized(&self) -> bool {
+        self.heartbeat <= self.max_version
+            && self
+                .values
+                .values()
+                .all(|vv| vv.version <= self.max_version && !(vv.is_tombstone() && vv.version <= self.purged))
+    }
+
+    // ----- crate-internal mutation, used by the view's commit and local writes -----
+
+    pub(crate) fn set_value(&mut self, key: Key, vv: VersionedValue) {
+        self.max_version = self.max_version.max(vv.version);
+        self.values.insert(key, vv);
+    }
+
+    pub(crate) fn set_heartbeat(&mut self, v: Version) {
+        self.heartbeat = v;
+        self.max_version = self.max_version.max(v);
+    }
+
+    pub(crate) fn raise_max_version(&mut self, v: Version) {
+        self.max_version = self.max_version.max(v);
+    }
+
+    pub(crate) fn raise_purged(&mut self, v: Version) {
+        if v > self.purged {
+            self.purged = v;
+            self.prune();
+        }
+    }
+
+    pub(crate) fn remove_value(&mut self, key: &Key) -> Option<VersionedValue> {
+        self.values.remove(key)
+    }
+
+    /// Live keys (for limits on new keys).
+    pub(crate) fn key_count(&self) -> usize {
+        self.values.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn st(generation: u64, hb: u64, purged: u64, vals: &[(&str, Option<&str>, u64)]) -> EndpointState {
+        EndpointState::from_parts(
+            Generation(generation),
+            Version(hb),
+            vals.iter().map(|(k, v, ver)| {
+                (Key::new(k).unwrap(), VersionedValue { value: v.map(Value::from), version: Version(*ver) })
+            }),
+            Version(purged),
+        )
+    }
+
+    #[test]
+    fn newer_generation_wins_whole() {
+        let old = st(1, 50, 0, &[("a", Some("x"), 40)]);
+        let new = st(2, 1, 0, &[]);
+        assert_eq!(old.join(&new), new);
+        assert_eq!(new.join(&old), new);
+    }
+
+    #[test]
+    fn same_generation_takes_highest_version_per_field() {
+        let a = st(1, 10, 0, &[("a", Some("1"), 3), ("b", Some("2"), 9)]);
+        let b = st(1, 7, 0, &[("a", Some("3"), 5), ("b", Some("0"), 2)]);
+        let j = a.join(&b);
+        assert_eq!(j.heartbeat(), Version(10));
+        assert_eq!(j.live_value(&Key::new("a").unwrap()).unwrap().as_bytes(), b"3");
+        assert_eq!(j.live_value(&Key::new("b").unwrap()).unwrap().as_bytes(), b"2");
+        assert_eq!(j, b.join(&a));
+    }
+
+    #[test]
+    fn a_stale_side_below_the_purge_floor_contributes_nothing() {
+        // owner deleted "a" at 5 and purged it; the stale view still has "a" live
+        let stale = st(1, 4, 0, &[("a", Some("zombie"), 3)]);
+        let fresh = EndpointState { max_version: Version(20), ..st(1, 20, 5, &[("b", Some("y"), 6)]) };
+        let j = stale.join(&fresh);
+        assert!(j.get(&Key::new("a").unwrap()).is_none(), "the deleted key must not come back");
+        assert_eq!(j, fresh);
+    }
+
+    #[test]
+    fn tombstones_below_the_floor_are_pruned_on_join() {
+        let a = st(1, 10, 0, &[("a", None, 5), ("b", Some("x"), 6)]);
+        let b = st(1, 12, 7, &[("b", Some("x"), 6)]);
+        let j = a.join(&b);
+        assert!(j.get(&Key::new("a").unwrap()).is_none());
+        assert!(j.is_normalized());
+    }
+
+    #[test]
+    fn fields_after_are_in_version_order_with_the_heartbeat_in_place() {
+        let s = st(1, 7, 0, &[("a", Some("1"), 9), ("b", Some("2"), 3), ("c", None, 5)]);
+        let versions: Vec<u64> = s.fields_after(Version(3)).iter().map(|f| f.version().0).collect();
+        assert_eq!(versions, [5, 7, 9]);
+        assert!(s.fields_after(Version(9)).is_empty());
+    }
+}

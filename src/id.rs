@@ -1,0 +1,122 @@
+//! Node identity.
+
+use alloc::sync::Arc;
+use core::fmt;
+
+/// The longest node id, in bytes (the wire gives its length one byte).
+pub const MAX_NODE_ID_LEN: usize = 255;
+
+/// An opaque node id of 1 to 255 bytes: a host id, a name or an address, as the
+/// user chooses.
+///
+/// Ids order by their bytes. That order is part of the protocol: digest pages
+/// cover ranges of it, and every map the library keeps is sorted by it, so the
+/// same inputs always give the same bytes on the wire.
+///
+/// Cloning is cheap (a reference count).
+///
+/// ```
+/// use rumormill::NodeId;
+/// let id = NodeId::new("10.0.0.1:7000")?;
+/// assert_eq!(id.as_bytes(), b"10.0.0.1:7000");
+/// assert_eq!(id.to_string(), "10.0.0.1:7000");
+/// assert!(NodeId::new("").is_err());
+/// # Ok::<(), rumormill::InvalidInput>(())
+/// ```
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct NodeId(Arc<[u8]>);
+
+impl NodeId {
+    /// Makes an id from bytes; fails if they are empty or longer than 255 bytes.
+    pub fn new(bytes: impl AsRef<[u8]>) -> Result<Self, crate::InvalidInput> {
+        let bytes = bytes.as_ref();
+        if bytes.is_empty() || bytes.len() > MAX_NODE_ID_LEN {
+            return Err(crate::InvalidInput::NodeIdLength(bytes.len()));
+        }
+        Ok(NodeId(Arc::from(bytes)))
+    }
+
+    /// The id's bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Display for NodeId {
+    /// Printable UTF-8 ids print as they are; any other id prints as `0x` and hex.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match core::str::from_utf8(&self.0) {
+            Ok(s) if s.chars().all(|c| !c.is_control()) => f.write_str(s),
+            _ => {
+                f.write_str("0x")?;
+                for b in self.0.iter() {
+                    write!(f, "{b:02x}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl fmt::Debug for NodeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "NodeId({self})")
+    }
+}
+
+impl TryFrom<&str> for NodeId {
+    type Error = crate::InvalidInput;
+    fn try_from(s: &str) -> Result<Self, Self::Error> {
+        NodeId::new(s)
+    }
+}
+
+#[cfg(feature = "serde")]
+impl serde::Serialize for NodeId {
+    /// UTF-8 ids serialize as strings, others as byte sequences.
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match core::str::from_utf8(&self.0) {
+            Ok(text) => s.serialize_str(text),
+            Err(_) => s.serialize_bytes(&self.0),
+        }
+    }
+}
+
+#[cfg(feature = "serde")]
+impl<'de> serde::Deserialize<'de> for NodeId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = NodeId;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a node id of 1 to 255 bytes")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<NodeId, E> {
+                NodeId::new(v).map_err(E::custom)
+            }
+            fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<NodeId, E> {
+                NodeId::new(v).map_err(E::custom)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<NodeId, A::Error> {
+                let mut bytes = alloc::vec::Vec::new();
+                while let Some(b) = seq.next_element::<u8>()? {
+                    if bytes.len() == MAX_NODE_ID_LEN {
+                        return Err(serde::de::Error::custom("node id longer than 255 bytes"));
+                    }
+                    bytes.push(b);
+                }
+                NodeId::new(bytes).map_err(serde::de::Error::custom)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+#[cfg(feature = "arbitrary")]
+impl<'a> arbitrary::Arbitrary<'a> for NodeId {
+    fn arbitrary(u: &mut arbitrary::Unstructured<'a>) -> arbitrary::Result<Self> {
+        let len = u.int_in_range(1..=16usize)?;
+        let bytes = u.bytes(len)?;
+        NodeId::new(bytes).map_err(|_| arbitrary::Error::IncorrectFormat)
+    }
+}

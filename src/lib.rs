@@ -1,0 +1,100 @@
+//! # rumormill
+//!
+//! Gossip for cluster membership, liveness and small per-node state, as
+//! Cassandra, ScyllaDB and Akka use it, built as a **sans-IO state machine**.
+//!
+//! rumormill has no sockets, timers, threads, clock reads or OS randomness. You
+//! hand it the time, a random number generator and the bytes you received; it
+//! hands back the bytes to send and what changed. So it runs in any runtime,
+//! simulates deterministically (same inputs and seed, same bytes out), fuzzes and
+//! model-checks.
+//!
+//! This crate is the core: the replicated state ([`View`], [`EndpointState`]),
+//! the three-message reconciliation round as pure functions ([`build_syn`],
+//! [`handle_syn`], [`handle_ack`], [`build_ack2`], [`handle_ack2`]), merging
+//! ([`View::apply`], [`EndpointState::join`]) and the wire format ([`Envelope`],
+//! [`Codec`]). The protocol is described on the [`message`](Message) types.
+//!
+//! # A round by hand
+//!
+//! ```
+//! use rand_chacha::{ChaCha8Rng, rand_core::SeedableRng};
+//! use rumormill::*;
+//!
+//! let now = Timestamp::from_secs(1_700_000_000);
+//! let mut a = View::new(NodeId::new("a")?, Generation(1_700_000_000));
+//! let mut b = View::new(NodeId::new("b")?, Generation(1_700_000_000));
+//! a.set_local(Key::STATUS, "NORMAL")?;
+//! let mut rng = ChaCha8Rng::seed_from_u64(7);
+//! let budget = Budget::unlimited();
+//!
+//! // A starts a round with B.
+//! let syn = build_syn(&a, budget, None, PageForm::Full)?.syn;
+//! // B answers (handling a SYN changes nothing).
+//! let ack = handle_syn(&b, &syn, budget, &mut rng).message;
+//! // A applies the ACK's deltas, then answers B's requests.
+//! let received = handle_ack(&a, &ack);
+//! a.apply(&received.deltas, now);
+//! let ack2 = build_ack2(&a, &received.requests, budget, &mut rng).message;
+//! // B applies the ACK2.
+//! b.apply(&handle_ack2(&b, &ack2).deltas, now);
+//!
+//! let a_id = NodeId::new("a")?;
+//! assert_eq!(b.get(&a_id), a.get(&a_id));
+//! assert_eq!(a.get(&NodeId::new("b")?), b.get(&NodeId::new("b")?));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Guarantees
+//!
+//! - Every builder takes a [`Budget`] and never produces an encoded message
+//!   larger than it, whatever the cluster size; what did not fit is counted.
+//! - Deltas follow the scuttlebutt prefix rule, so truncation never loses data.
+//! - Decoding never panics on any input, allocates at most a small constant times
+//!   the input's length, and rejects anything non-canonical with a typed error.
+//! - Merging is a join (commutative, associative, idempotent), the local node's
+//!   state is never taken from a peer, and generations more than a year ahead of
+//!   the clock are ignored for every node.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![warn(unreachable_pub)]
+
+extern crate alloc;
+
+mod delta;
+mod digest;
+mod endpoint;
+mod error;
+mod hash;
+mod id;
+mod key;
+mod merge;
+mod message;
+mod range;
+mod reconcile;
+mod time;
+mod value;
+mod version;
+mod view;
+mod wire;
+
+pub use digest::{Budget, BuiltSyn, ContextError, PageForm, build_syn, shadow_syn};
+pub use endpoint::EndpointState;
+pub use error::{BudgetError, DecodeError, InvalidInput, WriteError};
+pub use id::{MAX_NODE_ID_LEN, NodeId};
+pub use key::{Key, MAX_KEY_LEN};
+pub use merge::{Applied, Change, Ignored, Merge};
+pub use message::{
+    Ack, Ack2, ClusterName, CompactAck, CompactDeltas, CompactDigest, Context, Delta, Digest, DigestPage, Envelope,
+    Header, Message, Syn,
+};
+pub use range::NodeRange;
+pub use reconcile::{Built, ReceivedAck, ReceivedAck2, Requests, build_ack2, handle_ack, handle_ack2, handle_syn};
+pub use time::Timestamp;
+pub use value::{DEFAULT_MAX_VALUE_LEN, Value, VersionedValue};
+pub use version::{Generation, MAX_GENERATION_AHEAD_SECS, Version};
+pub use view::{Limits, View};
+pub use wire::{Codec, MAGIC, WIRE_VERSION, header_len};
+
+pub(crate) use message::CompactDelta;

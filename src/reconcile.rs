@@ -1,0 +1,404 @@
+//! What happens when a SYN, an ACK or an ACK2 arrives: pure functions from a view
+//! and a message to the answer and the deltas to apply. Nothing here changes a
+//! view; the driver applies deltas with [`View::apply`].
+//!
+//! The per-digest rules are those of the reference Gossiper
+//! (`examineGossiper`), with two additions: a digest that is stale against the
+//! owner's purge floor is answered from version 0, and a page that covers an id
+//! range gets the nodes it does not list pushed whole.
+
+use alloc::collections::{BTreeMap, BTreeSet};
+use alloc::vec::Vec;
+use core::cmp::Ordering;
+
+use crate::delta::{self, Candidate, Ref};
+use crate::digest::{ACK_CHECK, ACK2_CHECK, ContextError, Members, resolve_compact, restore};
+use crate::hash::Hasher64;
+use crate::message::{CompactField, CompactRequest, Offset};
+use crate::wire::{context_len, digest_len, varint_len};
+use crate::{
+    Ack, Ack2, Budget, CompactAck, CompactDelta, CompactDeltas, Context, Delta, Digest, DigestPage, EndpointState,
+    NodeId, NodeRange, Syn, Version, VersionedValue, View,
+};
+
+/// A message built within a budget.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Built<M> {
+    /// The message.
+    pub message: M,
+    /// How many requests or deltas were cut short or left out for lack of room
+    /// (0: everything fit).
+    pub left_out: usize,
+    /// Why a compact part of the input could not be used, if one could not.
+    pub context_error: Option<ContextError>,
+}
+
+/// Requests to answer in an ACK2.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Requests {
+    /// What each request asks for: the node's fields newer than `max_version`
+    /// (of `generation`), given the requester's `purged`.
+    pub digests: Vec<Digest>,
+    /// The context the compact ones came in, so they can be answered compactly.
+    pub(crate) context: Option<Context>,
+}
+
+/// An ACK, resolved against the view: what to apply, and what to answer.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReceivedAck {
+    /// Deltas to apply (before answering, as the reference does).
+    pub deltas: Vec<Delta>,
+    /// Requests to answer with [`build_ack2`].
+    pub requests: Requests,
+    /// The peer could not use our compact page: send it a full page of this range.
+    pub resend: Option<NodeRange>,
+    /// Why the ACK's compact part could not be used, if it could not.
+    pub context_error: Option<ContextError>,
+}
+
+/// An ACK2, resolved against the view.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReceivedAck2 {
+    /// Deltas to apply.
+    pub deltas: Vec<Delta>,
+    /// Why the ACK2's compact part could not be used, if it could not.
+    pub context_error: Option<ContextError>,
+}
+
+/// What to do about one digest, by the reference's table.
+enum Verdict {
+    /// Ask for the node's fields newer than this (with our purge floor).
+    Request(Version, Version),
+    /// Send our fields newer than this.
+    Send(Version),
+    Skip,
+}
+
+/// The base version for a peer that holds `max` with purge floor `purged`: its
+/// max version, or 0 when it is stale against our floor (it may hold keys that
+/// were deleted and purged since, and must rebuild from the beginning).
+fn base_for(local: &EndpointState, max: Version, purged: Version) -> Version {
+    if local.purged() > max && local.purged() > purged { Version::ZERO } else { max }
+}
+
+/// `examineGossiper`, per digest `(node, rG, rV)` against our `(lG, lV)`.
+fn examine(local: Option<&EndpointState>, d: &Digest) -> Verdict {
+    let Some(l) = local else { return Verdict::Request(Version::ZERO, Version::ZERO) };
+    match d.generation.cmp(&l.generation()) {
+        Ordering::Greater => Verdict::Request(Version::ZERO, Version::ZERO),
+        Ordering::Less => Verdict::Send(Version::ZERO),
+        Ordering::Equal => match d.max_version.cmp(&l.max_version()) {
+            Ordering::Equal => Verdict::Skip,
+            Ordering::Greater => Verdict::Request(l.max_version(), l.purged()),
+            Ordering::Less => Verdict::Send(base_for(l, d.max_version, d.purged)),
+        },
+    }
+}
+
+/// Answers a SYN.
+///
+/// For each digest the SYN lists, by the reference's table: a node we do not know,
+/// or know at an older generation, is requested whole; one we know at a newer
+/// generation is sent whole; at the same generation the side behind requests or
+/// is sent what is newer than its max version; equal digests are skipped. A page
+/// that covers an id range also gets every node we know in that range that it
+/// does not list, whole; an empty listed page (a node in its shadow round) gets
+/// every node we know. A compact page we cannot use is answered with an ACK that
+/// asks for a full page of its range.
+///
+/// Requests take at most half the budget when there are deltas to send; deltas
+/// fill the rest, scuttle-depth first, each node's fields in version order.
+pub fn handle_syn<R: rand_core::Rng + ?Sized>(view: &View, syn: &Syn, budget: Budget, rng: &mut R) -> Built<Ack> {
+    let mut pushed: Vec<(&NodeId, &EndpointState)> = Vec::new();
+    let resolved;
+    let (digests, members): (&[Digest], Option<Members<'_>>) = match &syn.page {
+        DigestPage::Listed(ds) => {
+            if ds.is_empty() {
+                pushed.extend(view.iter());
+            }
+            (ds, None)
+        }
+        DigestPage::Range { range, digests } => {
+            let listed: BTreeSet<&NodeId> = digests.iter().map(|d| &d.node).collect();
+            pushed.extend(view.range(range).filter(|(id, _)| !listed.contains(id)));
+            (digests, None)
+        }
+        DigestPage::Compact(c) => match resolve_compact(view, c) {
+            Ok(ds) => {
+                resolved = ds;
+                // resolving verified the members
+                (&resolved, Some(Members::current(view, &c.context.range)))
+            }
+            Err(e) => {
+                let ack = Ack { resend: Some(c.context.range.clone()), ..Ack::default() };
+                return Built { message: ack, left_out: 0, context_error: Some(e) };
+            }
+        },
+    };
+
+    let reference = |id: &NodeId| match &members {
+        Some(m) => m.index_of(id).map_or(Ref::Full, Ref::Compact),
+        None => Ref::Full,
+    };
+    let mut wanted: Vec<(u64, u64, Digest, Ref)> = Vec::new();
+    let mut send: Vec<Candidate<'_>> = Vec::new();
+    for d in digests {
+        let local = view.get(&d.node);
+        match examine(local, d) {
+            Verdict::Skip => {}
+            Verdict::Request(max_version, purged) => {
+                let gap = match local {
+                    Some(l) if l.generation() == d.generation => d.max_version.0 - l.max_version().0,
+                    _ => u64::MAX,
+                };
+                let request = Digest { node: d.node.clone(), generation: d.generation, max_version, purged };
+                wanted.push((gap, rng.next_u64(), request, reference(&d.node)));
+            }
+            Verdict::Send(from) => {
+                if let Some((node, state)) = view.nodes().get_key_value(&d.node) {
+                    send.push(Candidate { node, state, from, reference: reference(node) });
+                }
+            }
+        }
+    }
+    for (node, state) in pushed {
+        send.push(Candidate { node, state, from: Version::ZERO, reference: Ref::Full });
+    }
+
+    // Conservative fixed cost: counts at their largest possible size.
+    let (nw, ns) = (wanted.len() as u64, send.len() as u64);
+    let mut fixed = varint_len(nw) + varint_len(ns) + 2;
+    if let Some(m) = &members {
+        fixed += context_len(&m.context) + 8 + varint_len(nw) + varint_len(ns);
+    }
+    let mut room = budget.body().saturating_sub(fixed);
+    let mut request_room = if send.is_empty() { room } else { room / 2 };
+
+    wanted.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    let mut left_out = 0;
+    let mut full_requests = Vec::new();
+    let mut compact_requests: Vec<(CompactRequest, Version)> = Vec::new();
+    for (_, _, request, r) in wanted {
+        let cost = match r {
+            Ref::Full => digest_len(&request),
+            Ref::Compact(i) => varint_len(u64::from(i)) + 2,
+        };
+        if cost > request_room {
+            left_out += 1;
+            continue;
+        }
+        request_room -= cost;
+        room -= cost;
+        match r {
+            Ref::Full => full_requests.push(request),
+            Ref::Compact(index) => compact_requests
+                .push((CompactRequest { index, max_version: request.max_version.0 as u16 }, request.max_version)),
+        }
+    }
+    full_requests.sort_unstable_by(|a, b| a.node.cmp(&b.node));
+    compact_requests.sort_unstable_by_key(|(r, _)| r.index);
+
+    let froms = compact_froms(&send);
+    let filled = delta::fill(send, &mut room, rng);
+    left_out += filled.left_out;
+    let compact = members.map(|m| {
+        let check = check_hash(
+            ACK_CHECK,
+            m.context.members,
+            compact_requests.iter().map(|(r, full)| (r.index, *full)),
+            filled.compact.iter().map(|d| (d.index, froms[&d.index])),
+        );
+        CompactAck {
+            context: m.context.clone(),
+            check,
+            requests: compact_requests.into_iter().map(|(r, _)| r).collect(),
+            deltas: filled.compact,
+        }
+    });
+    let ack = Ack { requests: full_requests, deltas: filled.full, compact, resend: None };
+    Built { message: ack, left_out, context_error: None }
+}
+
+/// The full `from` of each compact candidate, by member index: the wire carries
+/// only its low bits, and the check covers the full value.
+fn compact_froms(cands: &[Candidate<'_>]) -> BTreeMap<u32, Version> {
+    cands
+        .iter()
+        .filter_map(|c| match c.reference {
+            Ref::Compact(i) => Some((i, c.from)),
+            Ref::Full => None,
+        })
+        .collect()
+}
+
+/// The check of a compact ACK or ACK2: a hash of the full values its truncated
+/// ones stand for, so the receiver can tell whether it restored them right.
+fn check_hash(
+    domain: u64,
+    members: u64,
+    requests: impl Iterator<Item = (u32, Version)>,
+    froms: impl Iterator<Item = (u32, Version)>,
+) -> u64 {
+    let mut h = Hasher64::new(domain);
+    h.u64(members);
+    for (index, v) in requests.chain(froms) {
+        h.u64(u64::from(index));
+        h.u64(v.0);
+    }
+    h.finish()
+}
+
+/// Restores a compact delta into a full one, relative to this view's state of the
+/// member. `None` if a version would overflow.
+fn restore_delta(node: &NodeId, state: &EndpointState, d: &CompactDelta) -> Option<Delta> {
+    let from = match d.from {
+        None => Version::ZERO,
+        Some(low) => restore(low, state.max_version()),
+    };
+    let heartbeat = match d.heartbeat {
+        None => None,
+        Some(Offset::Above(n)) => Some(Version(from.0.checked_add(n)?.checked_add(1)?)),
+        Some(Offset::AtOrBelow(n)) => Some(Version(from.0.checked_sub(n)?)),
+    };
+    let values = d
+        .fields
+        .iter()
+        .map(|CompactField { key, offset, value }| {
+            Some((key.clone(), VersionedValue { value: value.clone(), version: Version(from.0.checked_add(*offset)?) }))
+        })
+        .collect::<Option<Vec<_>>>()?;
+    Some(Delta { node: node.clone(), generation: state.generation(), from, purged: d.purged, heartbeat, values })
+}
+
+/// Restores compact deltas against this view's states of their members.
+fn restore_deltas(members: &Members<'_>, deltas: &[CompactDelta]) -> Result<Vec<Delta>, ContextError> {
+    deltas
+        .iter()
+        .map(|d| {
+            let (node, state) = members.get(d.index)?;
+            restore_delta(node, state, d).ok_or(ContextError::CheckFailed)
+        })
+        .collect()
+}
+
+/// Resolves an ACK against the view: the deltas to apply and the requests to
+/// answer. A compact part whose members differ from ours, or whose check fails,
+/// is dropped whole (reported in `context_error`); the full parts still count.
+pub fn handle_ack(view: &View, ack: &Ack) -> ReceivedAck {
+    let mut out = ReceivedAck {
+        deltas: ack.deltas.clone(),
+        requests: Requests { digests: ack.requests.clone(), context: None },
+        resend: ack.resend.clone(),
+        context_error: None,
+    };
+    if let Some(c) = &ack.compact {
+        match resolve_compact_ack(view, c) {
+            Ok((requests, deltas)) => {
+                out.requests.digests.extend(requests);
+                out.requests.context = Some(c.context.clone());
+                out.deltas.extend(deltas);
+            }
+            Err(e) => out.context_error = Some(e),
+        }
+    }
+    out
+}
+
+fn resolve_compact_ack(view: &View, c: &CompactAck) -> Result<(Vec<Digest>, Vec<Delta>), ContextError> {
+    let members = Members::verify(view, &c.context)?;
+    let mut requests = Vec::with_capacity(c.requests.len());
+    for r in &c.requests {
+        let (node, state) = members.get(r.index)?;
+        let max_version = restore(r.max_version, state.max_version());
+        requests.push(Digest {
+            node: node.clone(),
+            generation: state.generation(),
+            max_version,
+            purged: state.purged(),
+        });
+    }
+    let deltas = restore_deltas(&members, &c.deltas)?;
+    let check = check_hash(
+        ACK_CHECK,
+        c.context.members,
+        c.requests.iter().zip(&requests).map(|(r, d)| (r.index, d.max_version)),
+        c.deltas.iter().zip(&deltas).map(|(c, d)| (c.index, d.from)),
+    );
+    if check != c.check {
+        return Err(ContextError::CheckFailed);
+    }
+    Ok((requests, deltas))
+}
+
+/// Builds the ACK2 answering `requests` (call it after applying the ACK's deltas,
+/// as the reference does).
+///
+/// For each request `(node, g, v)`: with Scylla's generation guard, a node we know
+/// at an older generation than `g` is skipped and one we know at a newer one is
+/// sent whole; otherwise we send our fields newer than `v` (from 0 if the
+/// requester is stale against our purge floor). An empty ACK2 is still an ACK2.
+pub fn build_ack2<R: rand_core::Rng + ?Sized>(
+    view: &View,
+    requests: &Requests,
+    budget: Budget,
+    rng: &mut R,
+) -> Built<Ack2> {
+    // Answer compactly only if our members of the context are still what they were.
+    let members = requests
+        .context
+        .as_ref()
+        .map(|c| Members::current(view, &c.range))
+        .filter(|m| requests.context.as_ref().is_some_and(|c| c.members == m.context.members));
+    let mut send = Vec::new();
+    for r in &requests.digests {
+        let Some((node, state)) = view.nodes().get_key_value(&r.node) else { continue };
+        let from = match state.generation().cmp(&r.generation) {
+            Ordering::Less => continue,
+            Ordering::Greater => Version::ZERO,
+            Ordering::Equal => base_for(state, r.max_version, r.purged),
+        };
+        let reference = match &members {
+            Some(m) => m.index_of(node).map_or(Ref::Full, Ref::Compact),
+            None => Ref::Full,
+        };
+        send.push(Candidate { node, state, from, reference });
+    }
+    let n = send.len() as u64;
+    let mut fixed = varint_len(n) + 1;
+    if let Some(m) = &members {
+        fixed += context_len(&m.context) + 8 + varint_len(n);
+    }
+    let mut room = budget.body().saturating_sub(fixed);
+    let froms = compact_froms(&send);
+    let filled = delta::fill(send, &mut room, rng);
+    let compact = members.map(|m| {
+        let check = check_hash(
+            ACK2_CHECK,
+            m.context.members,
+            core::iter::empty(),
+            filled.compact.iter().map(|d| (d.index, froms[&d.index])),
+        );
+        CompactDeltas { context: m.context.clone(), check, deltas: filled.compact }
+    });
+    Built { message: Ack2 { deltas: filled.full, compact }, left_out: filled.left_out, context_error: None }
+}
+
+/// Resolves an ACK2 against the view: the deltas to apply.
+pub fn handle_ack2(view: &View, ack2: &Ack2) -> ReceivedAck2 {
+    let mut out = ReceivedAck2 { deltas: ack2.deltas.clone(), context_error: None };
+    if let Some(c) = &ack2.compact {
+        let resolved = Members::verify(view, &c.context).and_then(|m| {
+            let deltas = restore_deltas(&m, &c.deltas)?;
+            let froms = c.deltas.iter().zip(&deltas).map(|(c, d)| (c.index, d.from));
+            if check_hash(ACK2_CHECK, c.context.members, core::iter::empty(), froms) != c.check {
+                return Err(ContextError::CheckFailed);
+            }
+            Ok(deltas)
+        });
+        match resolved {
+            Ok(ds) => out.deltas.extend(ds),
+            Err(e) => out.context_error = Some(e),
+        }
+    }
+    out
+}

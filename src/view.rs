@@ -1,0 +1,296 @@
+//! A node's view of the cluster: its own state, which only it writes, and what it
+//! has learned of every other node.
+
+use alloc::collections::BTreeMap;
+use core::time::Duration;
+
+use crate::merge::{self, Applied, Merge};
+use crate::{
+    Delta, Digest, EndpointState, Generation, InvalidInput, Key, NodeId, NodeRange, Timestamp, Value, Version,
+    VersionedValue, WriteError,
+};
+
+/// Bounds on what a view holds. Deltas that would exceed them are ignored and
+/// reported ([`Ignored`](crate::Ignored)); local writes beyond them are refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Limits {
+    /// Largest value, in bytes (default 64 KiB).
+    pub max_value_len: usize,
+    /// Most keys (values and tombstones) per node (default 1,024).
+    pub max_keys_per_node: usize,
+    /// Most nodes in the view, the local one included (default 65,536).
+    pub max_nodes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_value_len: crate::DEFAULT_MAX_VALUE_LEN, max_keys_per_node: 1024, max_nodes: 65_536 }
+    }
+}
+
+/// The replicated state as one node sees it.
+///
+/// It holds one [`EndpointState`] per known node, its own included. Only the local
+/// node's state is written here ([`View::set_local`], [`View::delete_local`],
+/// [`View::beat`]); every other state changes only by applying deltas
+/// ([`View::apply`]), which never touch the local node's state.
+///
+/// ```
+/// use rumormill::{Generation, Key, NodeId, View};
+/// let mut view = View::new(NodeId::new("a")?, Generation(1_700_000_000));
+/// let v = view.set_local(Key::STATUS, "NORMAL")?;
+/// assert_eq!(view.local_state().live_value(&Key::STATUS).unwrap().as_bytes(), b"NORMAL");
+/// assert_eq!(view.local_state().max_version(), v);
+/// assert!(view.beat()? > v);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct View {
+    local: NodeId,
+    nodes: BTreeMap<NodeId, EndpointState>,
+    limits: Limits,
+    /// When each local tombstone was written, for purging after the grace period.
+    deleted_at: BTreeMap<Key, Timestamp>,
+    revision: u64,
+}
+
+impl View {
+    /// A view holding only the local node, at `generation`, with its first
+    /// heartbeat (version 1) and default limits.
+    pub fn new(local: NodeId, generation: Generation) -> Self {
+        let mut state = EndpointState::new(generation);
+        state.set_heartbeat(Version(1));
+        let mut nodes = BTreeMap::new();
+        nodes.insert(local.clone(), state);
+        View { local, nodes, limits: Limits::default(), deleted_at: BTreeMap::new(), revision: 0 }
+    }
+
+    /// Rebuilds a view from states (for instance saved ones, or a test vector).
+    /// The local node's state must be among them.
+    pub fn from_states(
+        local: NodeId,
+        states: impl IntoIterator<Item = (NodeId, EndpointState)>,
+    ) -> Result<Self, InvalidInput> {
+        let nodes: BTreeMap<NodeId, EndpointState> = states.into_iter().collect();
+        if !nodes.contains_key(&local) {
+            return Err(InvalidInput::MissingLocalState);
+        }
+        Ok(View { local, nodes, limits: Limits::default(), deleted_at: BTreeMap::new(), revision: 0 })
+    }
+
+    /// Replaces the limits (existing state is kept even if it exceeds them).
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// The local node's id.
+    pub fn local_id(&self) -> &NodeId {
+        &self.local
+    }
+
+    /// The local node's state.
+    pub fn local_state(&self) -> &EndpointState {
+        // the constructors put it there and nothing removes it
+        &self.nodes[&self.local]
+    }
+
+    /// The local node's generation.
+    pub fn local_generation(&self) -> Generation {
+        self.local_state().generation()
+    }
+
+    /// What is known of `node`.
+    pub fn get(&self, node: &NodeId) -> Option<&EndpointState> {
+        self.nodes.get(node)
+    }
+
+    /// Every known node in id order, the local one included.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&NodeId, &EndpointState)> {
+        self.nodes.iter()
+    }
+
+    /// The known nodes within `range`, in id order.
+    pub fn range(&self, range: &NodeRange) -> impl Iterator<Item = (&NodeId, &EndpointState)> {
+        self.nodes.range::<NodeId, _>(range.bounds())
+    }
+
+    /// Number of known nodes, the local one included.
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Always false: a view knows at least its own node.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// This view's digest of `node`.
+    pub fn digest(&self, node: &NodeId) -> Option<Digest> {
+        self.nodes.get(node).map(|s| s.digest(node))
+    }
+
+    /// A number that changes whenever the view does.
+    pub fn revision(&self) -> u64 {
+        self.revision
+    }
+
+    fn local_mut(&mut self) -> &mut EndpointState {
+        self.revision += 1;
+        // the constructors put it there and nothing removes it
+        self.nodes.get_mut(&self.local).expect("the local state is always present")
+    }
+
+    fn next_version(&self) -> Result<Version, WriteError> {
+        self.local_state().max_version().next().ok_or(WriteError::VersionsExhausted)
+    }
+
+    /// Sets a local key, stamped with the next version, which it returns.
+    pub fn set_local(&mut self, key: Key, value: impl Into<Value>) -> Result<Version, WriteError> {
+        let value = value.into();
+        if value.len() > self.limits.max_value_len {
+            return Err(WriteError::ValueTooLarge { len: value.len(), max: self.limits.max_value_len });
+        }
+        let local = self.local_state();
+        if local.get(&key).is_none() && local.key_count() >= self.limits.max_keys_per_node {
+            return Err(WriteError::TooManyKeys { max: self.limits.max_keys_per_node });
+        }
+        let version = self.next_version()?;
+        self.deleted_at.remove(&key);
+        self.local_mut().set_value(key, VersionedValue::live(value, version));
+        Ok(version)
+    }
+
+    /// Deletes a local key: writes a tombstone at the next version, which it
+    /// returns. A key that is absent or already deleted is left alone (`None`).
+    pub fn delete_local(&mut self, key: &Key, now: Timestamp) -> Result<Option<Version>, WriteError> {
+        if self.local_state().live_value(key).is_none() {
+            return Ok(None);
+        }
+        let version = self.next_version()?;
+        self.deleted_at.insert(key.clone(), now);
+        self.local_mut().set_value(key.clone(), VersionedValue::tombstone(version));
+        Ok(Some(version))
+    }
+
+    /// Bumps the local heartbeat to the next version, which it returns.
+    pub fn beat(&mut self) -> Result<Version, WriteError> {
+        let version = self.next_version()?;
+        self.local_mut().set_heartbeat(version);
+        Ok(version)
+    }
+
+    /// Moves the local version counter to at least `version`, so the next local
+    /// change is newer than it. For when a peer claims a version of this node's
+    /// state (in this generation) that this node never wrote, typically state from
+    /// before a crash.
+    pub fn advance_local_version(&mut self, version: Version) {
+        if version > self.local_state().max_version() {
+            self.local_mut().raise_max_version(version);
+        }
+    }
+
+    /// Purges local tombstones written at least `grace` before `now`, raising the
+    /// local purge floor to the highest purged version, which it returns.
+    ///
+    /// Peers drop their copies of those tombstones when the new floor reaches them.
+    /// A peer that missed a deletion and now holds a max version below the floor
+    /// gets this node's whole state instead of a delta, and rebuilds its view of it.
+    pub fn purge_local(&mut self, now: Timestamp, grace: Duration) -> Option<Version> {
+        let due: alloc::vec::Vec<Key> = self
+            .deleted_at
+            .iter()
+            .filter(|(_, at)| now.saturating_since(**at) >= grace)
+            .map(|(k, _)| k.clone())
+            .collect();
+        if due.is_empty() {
+            return None;
+        }
+        let mut floor = self.local_state().purged();
+        for k in &due {
+            self.deleted_at.remove(k);
+            if let Some(vv) = self.local_state().get(k)
+                && vv.is_tombstone()
+            {
+                floor = floor.max(vv.version);
+            }
+        }
+        let local = self.local_mut();
+        for k in &due {
+            if local.get(k).is_some_and(VersionedValue::is_tombstone) {
+                local.remove_value(k);
+            }
+        }
+        local.raise_purged(floor);
+        Some(floor)
+    }
+
+    /// Computes what applying `deltas` would change, without changing anything
+    /// (a pure function of the view and the deltas).
+    pub fn plan(&self, deltas: &[Delta], now: Timestamp) -> Merge {
+        Merge::new(self, deltas, now)
+    }
+
+    /// Applies deltas received from a peer, returning what changed and what was
+    /// ignored (and why). The local node's state is never taken from a peer.
+    ///
+    /// Same as `view.commit(view.plan(deltas, now))`.
+    pub fn apply(&mut self, deltas: &[Delta], now: Timestamp) -> Applied {
+        let planned = merge::plan(self, deltas, now);
+        self.commit_planned(planned)
+    }
+
+    /// Commits a [`Merge`] computed by [`View::plan`] on this view. A plan computed
+    /// on an older revision is recomputed first, so it cannot clobber newer state.
+    pub fn commit(&mut self, plan: Merge) -> Applied {
+        let planned = if plan.revision() == self.revision {
+            plan.into_planned()
+        } else {
+            merge::plan(self, plan.deltas(), plan.now())
+        };
+        self.commit_planned(planned)
+    }
+
+    fn commit_planned(&mut self, planned: merge::Planned) -> Applied {
+        if planned.changes_state() {
+            self.revision += 1;
+        }
+        planned.commit_into(&mut self.nodes)
+    }
+
+    /// Forgets `node` entirely (not the local node). Returns its last state.
+    pub fn remove(&mut self, node: &NodeId) -> Option<EndpointState> {
+        if *node == self.local {
+            return None;
+        }
+        let removed = self.nodes.remove(node);
+        if removed.is_some() {
+            self.revision += 1;
+        }
+        removed
+    }
+
+    /// Starts a new generation of the local node: its state is replaced by an empty
+    /// one at `generation` (which must be newer) with a fresh heartbeat. Values the
+    /// node wants to keep must be set again.
+    pub fn restart_local(&mut self, generation: Generation) -> Result<(), InvalidInput> {
+        if generation <= self.local_generation() {
+            return Err(InvalidInput::GenerationNotNewer);
+        }
+        let mut state = EndpointState::new(generation);
+        state.set_heartbeat(Version(1));
+        self.deleted_at.clear();
+        *self.local_mut() = state;
+        Ok(())
+    }
+
+    pub(crate) fn nodes(&self) -> &BTreeMap<NodeId, EndpointState> {
+        &self.nodes
+    }
+}
