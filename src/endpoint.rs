@@ -10,7 +10,8 @@ use crate::{Digest, Generation, Key, NodeId, Value, Version, VersionedValue};
 /// Besides the reference's heartbeat and values it keeps two numbers:
 ///
 /// - `max_version`: this view holds every field of the node with a version up to
-///   this one (the scuttlebutt invariant). It is what digests advertise.
+///   this one (the scuttlebutt invariant). It is what digests advertise, and the
+///   highest version deltas from this view carry.
 /// - `purged`: the owner's purge floor. Tombstones at or below it have been (or may
 ///   be) forgotten, so a view whose `max_version` is below it may still hold keys
 ///   deleted in the gap, and must be rebuilt from a view that has the floor.
@@ -153,11 +154,14 @@ impl EndpointState {
         Digest { node: node.clone(), generation: self.generation, max_version: self.max_version, purged: self.purged }
     }
 
-    /// The fields newer than `from`, in ascending version order.
+    /// The fields newer than `from` and at most `max_version`, in ascending version
+    /// order: what a delta may carry. Fields above `max_version` may sit above a
+    /// gap, and a receiver would take the highest version it got as complete.
     pub(crate) fn fields_after(&self, from: Version) -> SmallVec<[Field<'_>; 8]> {
+        let sendable = |v: Version| v > from && v <= self.max_version;
         let mut out: SmallVec<[Field<'_>; 8]> =
-            self.values.iter().filter(|(_, vv)| vv.version > from).map(|(k, vv)| Field::Value(k, vv)).collect();
-        if self.heartbeat > from {
+            self.values.iter().filter(|(_, vv)| sendable(vv.version)).map(|(k, vv)| Field::Value(k, vv)).collect();
+        if sendable(self.heartbeat) {
             out.push(Field::Heartbeat(self.heartbeat));
         }
         // versions are unique per generation for an honest owner; the key breaks
@@ -173,24 +177,29 @@ impl EndpointState {
         out
     }
 
-    /// Whether this side's content can be trusted below the purge floor `floor`:
-    /// it has the floor itself, or it has seen every version up to it (and so every
-    /// deletion the floor stands for).
+    /// Whether this side has seen every deletion up to the purge floor `floor`: it
+    /// has the floor itself, or holds every version up to it (and the tombstones
+    /// among them, not yet purged). Its live values at or below the floor are then
+    /// current; a side that is neither may hold keys deleted and purged since.
     pub(crate) fn trusted_at(&self, floor: Version) -> bool {
         self.purged == floor || self.max_version >= floor
     }
 
     /// The least upper bound of two states of one node.
     ///
-    /// A newer generation wins whole. Within a generation the purge floor is the
-    /// higher of the two; a side that neither has that floor nor has seen every
-    /// version up to it is stale (it may hold keys deleted in the gap) and
-    /// contributes nothing; of the others, each key keeps its highest version
-    /// ([`VersionedValue::merge_order`]), the heartbeat and max version their
-    /// maximum, and tombstones at or below the floor are dropped.
+    /// A newer generation wins whole. Within a generation, with `F` the higher of
+    /// the two purge floors:
     ///
-    /// Commutative, idempotent, and associative over states that are views of one
-    /// owner's history (the only states gossip produces).
+    /// - fields at or below `F` come only from a side that has the floor `F`
+    ///   (another side's may be keys deleted and purged since);
+    /// - fields above `F` come from both sides;
+    /// - each key keeps its highest version ([`VersionedValue::merge_order`]);
+    /// - `max_version` is the highest of the sides that have the floor `F`, so the
+    ///   result holds every field up to it (fields above it may be held too);
+    /// - tombstones at or below `F` are dropped.
+    ///
+    /// Commutative, associative and idempotent over states whose tombstones all lie
+    /// above their purge floor (the only ones this type lets exist).
     pub fn join(&self, other: &EndpointState) -> EndpointState {
         match self.generation.cmp(&other.generation) {
             core::cmp::Ordering::Greater => return self.clone(),
@@ -198,13 +207,17 @@ impl EndpointState {
             core::cmp::Ordering::Equal => {}
         }
         let floor = self.purged.max(other.purged);
-        let sides: SmallVec<[&EndpointState; 2]> = [self, other].into_iter().filter(|s| s.trusted_at(floor)).collect();
         let mut out = EndpointState::new(self.generation);
         out.purged = floor;
-        for side in sides {
-            out.heartbeat = out.heartbeat.max(side.heartbeat);
-            out.max_version = out.max_version.max(side.max_version);
-            for (k, vv) in &side.values {
+        for side in [self, other] {
+            let has_floor = side.purged == floor;
+            if has_floor {
+                out.max_version = out.max_version.max(side.max_version);
+            }
+            if has_floor || side.heartbeat > floor {
+                out.heartbeat = out.heartbeat.max(side.heartbeat);
+            }
+            for (k, vv) in side.values.iter().filter(|(_, vv)| has_floor || vv.version > floor) {
                 match out.values.get(k) {
                     Some(cur) if cur.merge_order(vv) != core::cmp::Ordering::Less => {}
                     _ => {
@@ -225,14 +238,9 @@ impl EndpointState {
         }
     }
 
-    /// Whether the invariants hold: `max_version` covers every version held, and no
-    /// tombstone lies at or below the purge floor.
+    /// Whether the invariant holds: no tombstone lies at or below the purge floor.
     pub fn is_normalized(&self) -> bool {
-        self.heartbeat <= self.max_version
-            && self
-                .values
-                .values()
-                .all(|vv| vv.version <= self.max_version && !(vv.is_tombstone() && vv.version <= self.purged))
+        self.values.values().all(|vv| !(vv.is_tombstone() && vv.version <= self.purged))
     }
 
     // ----- crate-internal mutation, used by the view's commit and local writes -----

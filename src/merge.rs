@@ -317,9 +317,12 @@ type Outcome = Result<Option<(Patch, Vec<Change>)>, Ignored>;
 /// 3. A node not known yet, or a newer generation, is taken whole, if the delta
 ///    starts at the beginning (otherwise there would be a gap).
 /// 4. An older generation is ignored.
-/// 5. Same generation: if the view is stale against the sender's purge floor it is
-///    rebuilt from a zero-based delta; otherwise each field keeps its highest
-///    version, provided the delta does not start above the view's max version.
+/// 5. Same generation, whole state (from 0): the join ([`EndpointState::join`]),
+///    which rebuilds a view that is stale against the sender's purge floor.
+/// 6. Same generation, partial: ignored if the view is stale against the sender's
+///    purge floor or the delta starts above the view's max version; otherwise each
+///    field keeps its highest version. A sender below the floor that has not seen
+///    every version up to it contributes nothing.
 fn merge_delta(
     local: &NodeId,
     base: Option<&EndpointState>,
@@ -367,16 +370,27 @@ fn merge_delta(
     }
 
     let floor = b.purged().max(d.purged);
+    if d.from == Version::ZERO {
+        // A whole state (from the beginning): the join. If it brings a higher purge
+        // floor, what this view held below the floor is replaced by it: keys deleted
+        // and purged in between cannot linger.
+        let joined = b.join(&state_of(d));
+        if joined == *b {
+            return Ok(None);
+        }
+        let mut changes = Vec::new();
+        if d.purged > b.purged() {
+            changes.push(Change::Reset { node: node.clone(), purged: floor });
+        } else if joined.heartbeat() > b.heartbeat() {
+            changes.push(Change::Heartbeat { node: node.clone(), version: joined.heartbeat() });
+        }
+        diff_values(node, b, &joined, &mut changes);
+        return Ok(Some((Patch::Replace(joined), changes)));
+    }
     if !b.trusted_at(floor) {
         // This view missed deletions the owner has since purged: only a state from
         // the beginning can replace it.
-        if d.from != Version::ZERO {
-            return Err(not_contiguous(b.max_version()));
-        }
-        let fresh = b.join(&state_of(d));
-        let mut changes = alloc::vec![Change::Reset { node: node.clone(), purged: floor }];
-        diff_values(node, b, &fresh, &mut changes);
-        return Ok(Some((Patch::Replace(fresh), changes)));
+        return Err(not_contiguous(b.max_version()));
     }
     if d.from > b.max_version() {
         return Err(not_contiguous(b.max_version()));

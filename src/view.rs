@@ -190,10 +190,14 @@ impl View {
     /// change is newer than it. For when a peer claims a version of this node's
     /// state (in this generation) that this node never wrote, typically state from
     /// before a crash.
-    pub fn advance_local_version(&mut self, version: Version) {
-        if version > self.local_state().max_version() {
+    ///
+    /// It ends with a heartbeat above `version`, so the new max version is carried
+    /// by a field peers can receive.
+    pub fn advance_local_version(&mut self, version: Version) -> Result<Version, WriteError> {
+        if version >= self.local_state().max_version() {
             self.local_mut().raise_max_version(version);
         }
+        self.beat()
     }
 
     /// Purges local tombstones written at least `grace` before `now`, raising the
@@ -202,6 +206,10 @@ impl View {
     /// Peers drop their copies of those tombstones when the new floor reaches them.
     /// A peer that missed a deletion and now holds a max version below the floor
     /// gets this node's whole state instead of a delta, and rebuilds its view of it.
+    ///
+    /// If a purged tombstone was the newest field, the heartbeat is bumped: the
+    /// owner's max version must always be carried by a field peers can receive, or
+    /// their digests would never catch up with it.
     pub fn purge_local(&mut self, now: Timestamp, grace: Duration) -> Option<Version> {
         let due: alloc::vec::Vec<Key> = self
             .deleted_at
@@ -228,6 +236,12 @@ impl View {
             }
         }
         local.raise_purged(floor);
+        let carried = local.heartbeat().max(local.values().values().map(|vv| vv.version).max().unwrap_or_default());
+        if carried < local.max_version() {
+            // cannot fail: the counter was at least one below u64::MAX when the
+            // purged tombstone was written
+            let _ = self.beat();
+        }
         Some(floor)
     }
 
