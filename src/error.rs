@@ -33,7 +33,8 @@ pub enum DecodeError {
     /// The input ends in the middle of a field.
     #[error("message truncated at byte {at}")]
     Truncated {
-        /// Where the missing field starts.
+        /// Where the input ran out: the offset of the first byte that was needed
+        /// and missing.
         at: usize,
     },
     /// The first two bytes are not the rumormill magic.
@@ -97,7 +98,8 @@ pub enum DecodeError {
         /// Where the repeated key starts.
         at: usize,
     },
-    /// Flag bits this version does not define, or inconsistent ones.
+    /// Flag bits this version does not define, inconsistent ones, or a flag
+    /// announcing a field whose value is 0 (0 is written by leaving the field out).
     #[error("bad flags {flags:#04x} at byte {at}")]
     BadFlags {
         /// The flags byte.

@@ -751,7 +751,6 @@ impl<'a> Reader<'a> {
         }
         let from = if flags & FLAG_FROM != 0 { Some(read_from(self)?) } else { None };
         let purged = if flags & FLAG_PURGED != 0 {
-            let at = self.pos;
             let p = self.varint()?;
             if p == 0 {
                 return Err(DecodeError::BadFlags { flags, at });
@@ -785,7 +784,8 @@ impl<'a> Reader<'a> {
             let head_at = self.pos;
             let (from, purged, hb, count) = self.head(|r| r.varint())?;
             let from = match from {
-                Some(0) => return Err(DecodeError::BadFlags { flags: FLAG_FROM, at: head_at }),
+                // the flag says a `from` follows, and 0 is written by leaving it out
+                Some(0) => return Err(DecodeError::BadFlags { flags: self.buf[head_at], at: head_at }),
                 Some(f) => Version(f),
                 None => Version::ZERO,
             };
