@@ -207,9 +207,11 @@ impl View {
     /// A peer that missed a deletion and now holds a max version below the floor
     /// gets this node's whole state instead of a delta, and rebuilds its view of it.
     ///
-    /// If a purged tombstone was the newest field, the heartbeat is bumped: the
-    /// owner's max version must always be carried by a field peers can receive, or
-    /// their digests would never catch up with it.
+    /// Purging is a change of the owner's state, so like any other it takes a
+    /// version: the heartbeat is bumped. That moves the owner's digest, so peers
+    /// ask for the new version and the floor travels with it (a peer that holds any
+    /// later version has the floor too), and the max version stays carried by a
+    /// field peers can receive.
     pub fn purge_local(&mut self, now: Timestamp, grace: Duration) -> Option<Version> {
         let due: alloc::vec::Vec<Key> = self
             .deleted_at
@@ -236,12 +238,8 @@ impl View {
             }
         }
         local.raise_purged(floor);
-        let carried = local.heartbeat().max(local.values().values().map(|vv| vv.version).max().unwrap_or_default());
-        if carried < local.max_version() {
-            // cannot fail: the counter was at least one below u64::MAX when the
-            // purged tombstone was written
-            let _ = self.beat();
-        }
+        // cannot fail: the counter was below u64::MAX when the tombstone was written
+        let _ = self.beat();
         Some(floor)
     }
 

@@ -2,14 +2,16 @@
 //! directory listed (colon-separated) in `RUMORMILL_VECTORS`.
 //!
 //! Schema: `../shared/vectors/README.md`, repeated in `vectors/README.md`, with
-//! two optional extensions for rumormill's own rules: an ENDPOINT may carry
-//! `"purged": u64` (the owner's purge floor, default 0) and a DIGEST may carry a
-//! fourth element, its purge floor. Vectors assume no size limit.
+//! three optional extensions for rumormill's own rules: an ENDPOINT may carry
+//! `"purged": u64` (the owner's purge floor, default 0), an ENDPOINT inside
+//! input deltas may carry `"from": u64` (the version the delta is based on), and
+//! a DIGEST may carry a fourth element, its purge floor. Vectors assume no size
+//! limit.
 //!
-//! Vector deltas carry no base version (the reference derives everything from
-//! versions): a delta for a node the local view knows at the same generation is
-//! taken as based just below its lowest version or at the view's max version,
-//! whichever is lower; any other delta as based at 0.
+//! Reference vectors carry no base version (the reference derives everything from
+//! versions): without `"from"`, a delta for a node the local view knows at the
+//! same generation is taken as based just below its lowest version or at the
+//! view's max version, whichever is lower; any other delta as based at 0.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -39,8 +41,11 @@ struct Endpoint {
     generation: u64,
     heartbeat: u64,
     values: BTreeMap<String, ValueJ>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     purged: Option<u64>,
+    /// Input deltas only: the version the delta is based on.
+    #[serde(default)]
+    from: Option<u64>,
 }
 
 #[derive(Deserialize, Clone, Debug, PartialEq)]
@@ -125,6 +130,7 @@ fn to_endpoint(
             })
             .collect(),
         purged: Some(purged.0),
+        from: None,
     }
 }
 
@@ -156,8 +162,11 @@ fn to_deltas(view: &View, deltas: &BTreeMap<String, Endpoint>) -> Vec<Delta> {
             let mut values: Vec<(Key, VersionedValue)> = to_state(e).values().clone().into_iter().collect();
             values.sort_by_key(|(_, vv)| vv.version);
             let lowest = values.first().map_or(u64::MAX, |(_, vv)| vv.version.0);
-            let from = match view.get(&node) {
-                Some(s) if s.generation().0 == e.generation => Version(s.max_version().0.min(lowest.saturating_sub(1))),
+            let from = match (e.from, view.get(&node)) {
+                (Some(from), _) => Version(from),
+                (None, Some(s)) if s.generation().0 == e.generation => {
+                    Version(s.max_version().0.min(lowest.saturating_sub(1)))
+                }
                 _ => Version::ZERO,
             };
             Delta {
