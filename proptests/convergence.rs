@@ -56,14 +56,14 @@ enum Op {
 fn op() -> impl Strategy<Value = Op> {
     let n = any::<usize>();
     prop_oneof![
-        3 => (n.clone(), 0..KEYS.len(), 1usize..64).prop_map(|(node, key, len)| Op::Write { node, key, len }),
-        1 => (n.clone(), 0..KEYS.len()).prop_map(|(node, key)| Op::Delete { node, key }),
-        1 => (n.clone(), 0u64..3).prop_map(|(node, grace)| Op::Purge { node, grace }),
-        1 => n.clone().prop_map(|node| Op::Restart { node }),
-        6 => (n.clone(), n.clone(), any::<bool>()).prop_map(|(node, peer, compact)| Op::Round { node, peer, compact }),
-        8 => n.clone().prop_map(Op::Deliver),
-        2 => n.clone().prop_map(Op::Drop),
-        1 => n.clone().prop_map(Op::Duplicate),
+        3 => (n, 0..KEYS.len(), 1usize..64).prop_map(|(node, key, len)| Op::Write { node, key, len }),
+        1 => (n, 0..KEYS.len()).prop_map(|(node, key)| Op::Delete { node, key }),
+        1 => (n, 0u64..3).prop_map(|(node, grace)| Op::Purge { node, grace }),
+        1 => n.prop_map(|node| Op::Restart { node }),
+        6 => (n, n, any::<bool>()).prop_map(|(node, peer, compact)| Op::Round { node, peer, compact }),
+        8 => n.prop_map(Op::Deliver),
+        2 => n.prop_map(Op::Drop),
+        1 => n.prop_map(Op::Duplicate),
         2 => Just(Op::Tick),
     ]
 }

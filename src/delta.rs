@@ -62,17 +62,22 @@ fn above(from: Version, v: Version) -> Offset {
 /// like any other here). A heartbeat at or below `from` carries nothing new and
 /// is attached, as the reference does, only to a delta that has something else.
 pub(crate) fn fill<R: rand_core::Rng + ?Sized>(cands: Vec<Candidate<'_>>, room: &mut usize, rng: &mut R) -> Filled {
-    let mut ranked: Vec<(usize, u64, Candidate<'_>, SmallVec<[Field<'_>; 8]>)> = cands
-        .into_iter()
-        .filter_map(|c| {
-            let fields = c.state.fields_after(c.from);
-            (!fields.is_empty()).then(|| (fields.len(), rng.next_u64(), c, fields))
+    // rank light keys (missing fields, tie-break, index); build field lists only
+    // for the candidates visited
+    let mut ranked: Vec<(usize, u64, usize)> = cands
+        .iter()
+        .enumerate()
+        .filter_map(|(i, c)| {
+            let missing = c.state.count_after(c.from);
+            (missing > 0).then(|| (missing, rng.next_u64(), i))
         })
         .collect();
     ranked.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
 
     let mut out = Filled::default();
-    for (_, _, c, fields) in &ranked {
+    for &(_, _, i) in &ranked {
+        let c = &cands[i];
+        let fields = c.state.fields_after(c.from);
         let mut hb: Option<Offset> = None;
         let mut values: SmallVec<[(usize, u64); 8]> = SmallVec::new(); // (index in fields, gap)
         let mut values_len = 0usize;

@@ -6,8 +6,7 @@ use alloc::vec::Vec;
 use crate::hash::Hasher64;
 use crate::wire::{digest_len, header_len, node_id_len, varint_len};
 use crate::{
-    BudgetError, CompactDigest, Context, Digest, DigestPage, EndpointState, Header, NodeId, NodeRange, Syn, Version,
-    View,
+    BudgetError, CompactDigest, Context, DigestPage, EndpointState, Header, NodeId, NodeRange, Syn, Version, View,
 };
 
 const MEMBERS: u64 = 0x6d65_6d62_6572_7331; // "members1"
@@ -81,7 +80,11 @@ pub struct BuiltSyn {
 
 /// Builds a SYN whose page starts at `start` (`None`: the lowest id) and covers as
 /// many nodes as fit the budget. Calling it again with the returned `next` walks
-/// the whole view in `ceil(digest size / budget)` calls.
+/// the whole view: with `N` nodes, a page overhead `H` (header, page tag, two range
+/// bounds, a count and, for compact pages, two hashes) and entries of at most `E`
+/// bytes (2 for compact pages), a walk takes at most `ceil(N / floor((budget - H) /
+/// E))` pages. Keep one walk per [`PageForm`]: a compact page that covers everything
+/// would otherwise send the full walk back to its start.
 ///
 /// Fails only if not even one node's entry fits.
 pub fn build_syn(view: &View, budget: Budget, start: Option<&NodeId>, form: PageForm) -> Result<BuiltSyn, BudgetError> {
@@ -151,9 +154,10 @@ pub(crate) fn digest_check(members: u64, entries: impl Iterator<Item = (Version,
 }
 
 fn compact_digest(view: &View, range: NodeRange) -> CompactDigest {
-    let members = members_hash(view.range(&range));
-    let check = digest_check(members, view.range(&range).map(|(_, s)| (s.max_version(), s.purged())));
-    let versions = view.range(&range).map(|(_, s)| s.max_version().0 as u16).collect();
+    let list: Vec<(&NodeId, &EndpointState)> = view.range(&range).collect();
+    let members = members_hash(list.iter().copied());
+    let check = digest_check(members, list.iter().map(|(_, s)| (s.max_version(), s.purged())));
+    let versions = list.iter().map(|(_, s)| s.max_version().0 as u16).collect();
     CompactDigest { context: Context { range, members }, check, versions }
 }
 
@@ -219,27 +223,23 @@ pub(crate) fn restore(low: u16, reference: Version) -> Version {
     Version(best)
 }
 
-/// Resolves a compact page into full digests, in member order.
-pub(crate) fn resolve_compact(view: &View, c: &CompactDigest) -> Result<Vec<Digest>, ContextError> {
+/// Resolves a compact page: this view's members of its context (verified by their
+/// hash) and the max version the sender holds of each, in member order.
+pub(crate) fn resolve_compact<'v>(
+    view: &'v View,
+    c: &CompactDigest,
+) -> Result<(Members<'v>, Vec<Version>), ContextError> {
     let members = Members::verify(view, &c.context)?;
     if members.list.len() != c.versions.len() {
         return Err(ContextError::BadIndex);
     }
-    let digests: Vec<Digest> = members
-        .list
-        .iter()
-        .zip(&c.versions)
-        .map(|((id, s), low)| Digest {
-            node: (*id).clone(),
-            generation: s.generation(),
-            max_version: restore(*low, s.max_version()),
-            purged: s.purged(),
-        })
-        .collect();
-    if digest_check(c.context.members, digests.iter().map(|d| (d.max_version, d.purged))) != c.check {
+    let versions: Vec<Version> =
+        members.list.iter().zip(&c.versions).map(|((_, s), low)| restore(*low, s.max_version())).collect();
+    let check = digest_check(c.context.members, members.list.iter().zip(&versions).map(|((_, s), v)| (*v, s.purged())));
+    if check != c.check {
         return Err(ContextError::CheckFailed);
     }
-    Ok(digests)
+    Ok((members, versions))
 }
 
 #[cfg(test)]

@@ -154,6 +154,12 @@ impl EndpointState {
         Digest { node: node.clone(), generation: self.generation, max_version: self.max_version, purged: self.purged }
     }
 
+    /// How many fields [`EndpointState::fields_after`] would return.
+    pub(crate) fn count_after(&self, from: Version) -> usize {
+        let sendable = |v: Version| v > from && v <= self.max_version;
+        usize::from(sendable(self.heartbeat)) + self.values.values().filter(|vv| sendable(vv.version)).count()
+    }
+
     /// The fields newer than `from` and at most `max_version`, in ascending version
     /// order: what a delta may carry. Fields above `max_version` may sit above a
     /// gap, and a receiver would take the highest version it got as complete.

@@ -66,6 +66,8 @@ mod delta;
 mod digest;
 mod endpoint;
 mod error;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod hash;
 mod id;
 mod key;
@@ -98,3 +100,8 @@ pub use view::{Limits, View};
 pub use wire::{Codec, MAGIC, WIRE_VERSION, header_len};
 
 pub(crate) use message::CompactDelta;
+
+/// The README's examples run as doctests, so they cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -82,7 +82,7 @@ fn base_for(local: &EndpointState, max: Version, purged: Version) -> Version {
 }
 
 /// `examineGossiper`, per digest `(node, rG, rV)` against our `(lG, lV)`.
-fn examine(local: Option<&EndpointState>, d: &Digest) -> Verdict {
+fn examine(local: Option<&EndpointState>, d: &Remote) -> Verdict {
     let Some(l) = local else { return Verdict::Request(Version::ZERO, Version::ZERO) };
     match d.generation.cmp(&l.generation()) {
         Ordering::Greater => Verdict::Request(Version::ZERO, Version::ZERO),
@@ -92,6 +92,94 @@ fn examine(local: Option<&EndpointState>, d: &Digest) -> Verdict {
             Ordering::Greater => Verdict::Request(l.max_version(), l.purged()),
             Ordering::Less => Verdict::Send(base_for(l, d.max_version, d.purged)),
         },
+    }
+}
+
+/// One digest of a page, next to this view's state of its node.
+struct Entry<'p, 'v> {
+    node: &'p NodeId,
+    remote: Remote,
+    local: Option<(&'v NodeId, &'v EndpointState)>,
+    reference: Ref,
+}
+
+/// What a digest says of a node (its id aside).
+#[derive(Clone, Copy)]
+struct Remote {
+    generation: crate::Generation,
+    max_version: Version,
+    purged: Version,
+}
+
+impl From<&Digest> for Remote {
+    fn from(d: &Digest) -> Self {
+        Remote { generation: d.generation, max_version: d.max_version, purged: d.purged }
+    }
+}
+
+/// A page lined up against the view.
+struct Page<'p, 'v> {
+    entries: Vec<Entry<'p, 'v>>,
+    /// Nodes this view knows that the page covers but does not list: unknown to
+    /// the sender, so pushed whole.
+    unlisted: Vec<(&'v NodeId, &'v EndpointState)>,
+    /// For a compact page, the members its entries refer to.
+    members: Option<Members<'v>>,
+}
+
+/// Lines a page up against the view: a compact page by member index, a sorted page
+/// by walking it and the view side by side, anything else by lookups.
+fn resolve_page<'p, 'v>(view: &'v View, page: &'p DigestPage) -> Result<Page<'p, 'v>, (NodeRange, ContextError)>
+where
+    'v: 'p,
+{
+    let lookup = |d: &'p Digest| Entry {
+        node: &d.node,
+        remote: Remote::from(d),
+        local: view.nodes().get_key_value(&d.node),
+        reference: Ref::Full,
+    };
+    match page {
+        DigestPage::Listed(ds) => {
+            let unlisted = if ds.is_empty() { view.iter().collect() } else { Vec::new() };
+            Ok(Page { entries: ds.iter().map(lookup).collect(), unlisted, members: None })
+        }
+        DigestPage::Range { range, digests } => {
+            if !digests.windows(2).all(|w| w[0].node < w[1].node) {
+                // not as the decoder delivers it: built by hand, so take the slow road
+                let listed: BTreeSet<&NodeId> = digests.iter().map(|d| &d.node).collect();
+                let unlisted = view.range(range).filter(|(id, _)| !listed.contains(id)).collect();
+                return Ok(Page { entries: digests.iter().map(lookup).collect(), unlisted, members: None });
+            }
+            let mut entries = Vec::with_capacity(digests.len());
+            let mut unlisted = Vec::new();
+            let mut mine = view.range(range).peekable();
+            for d in digests {
+                while let Some((id, s)) = mine.next_if(|(id, _)| *id < &d.node) {
+                    unlisted.push((id, s));
+                }
+                let local = mine.next_if(|(id, _)| *id == &d.node);
+                entries.push(Entry { node: &d.node, remote: Remote::from(d), local, reference: Ref::Full });
+            }
+            unlisted.extend(mine);
+            Ok(Page { entries, unlisted, members: None })
+        }
+        DigestPage::Compact(c) => {
+            let (members, versions) = resolve_compact(view, c).map_err(|e| (c.context.range.clone(), e))?;
+            let entries = members
+                .list
+                .iter()
+                .zip(versions)
+                .enumerate()
+                .map(|(i, (&(id, s), max_version))| Entry {
+                    node: id,
+                    remote: Remote { generation: s.generation(), max_version, purged: s.purged() },
+                    local: Some((id, s)),
+                    reference: Ref::Compact(i as u32),
+                })
+                .collect();
+            Ok(Page { entries, unlisted: Vec::new(), members: Some(members) })
+        }
     }
 }
 
@@ -109,59 +197,37 @@ fn examine(local: Option<&EndpointState>, d: &Digest) -> Verdict {
 /// Requests take at most half the budget when there are deltas to send; deltas
 /// fill the rest, scuttle-depth first, each node's fields in version order.
 pub fn handle_syn<R: rand_core::Rng + ?Sized>(view: &View, syn: &Syn, budget: Budget, rng: &mut R) -> Built<Ack> {
-    let mut pushed: Vec<(&NodeId, &EndpointState)> = Vec::new();
-    let resolved;
-    let (digests, members): (&[Digest], Option<Members<'_>>) = match &syn.page {
-        DigestPage::Listed(ds) => {
-            if ds.is_empty() {
-                pushed.extend(view.iter());
-            }
-            (ds, None)
+    let page = match resolve_page(view, &syn.page) {
+        Ok(page) => page,
+        Err((range, e)) => {
+            let ack = Ack { resend: Some(range), ..Ack::default() };
+            return Built { message: ack, left_out: 0, context_error: Some(e) };
         }
-        DigestPage::Range { range, digests } => {
-            let listed: BTreeSet<&NodeId> = digests.iter().map(|d| &d.node).collect();
-            pushed.extend(view.range(range).filter(|(id, _)| !listed.contains(id)));
-            (digests, None)
-        }
-        DigestPage::Compact(c) => match resolve_compact(view, c) {
-            Ok(ds) => {
-                resolved = ds;
-                // resolving verified the members
-                (&resolved, Some(Members::current(view, &c.context.range)))
-            }
-            Err(e) => {
-                let ack = Ack { resend: Some(c.context.range.clone()), ..Ack::default() };
-                return Built { message: ack, left_out: 0, context_error: Some(e) };
-            }
-        },
     };
+    let members = page.members;
 
-    let reference = |id: &NodeId| match &members {
-        Some(m) => m.index_of(id).map_or(Ref::Full, Ref::Compact),
-        None => Ref::Full,
-    };
     let mut wanted: Vec<(u64, u64, Digest, Ref)> = Vec::new();
     let mut send: Vec<Candidate<'_>> = Vec::new();
-    for d in digests {
-        let local = view.get(&d.node);
-        match examine(local, d) {
+    for e in page.entries {
+        let Entry { node, remote: d, local, reference } = e;
+        match examine(local.map(|(_, s)| s), &d) {
             Verdict::Skip => {}
             Verdict::Request(max_version, purged) => {
                 let gap = match local {
-                    Some(l) if l.generation() == d.generation => d.max_version.0 - l.max_version().0,
+                    Some((_, l)) if l.generation() == d.generation => d.max_version.0 - l.max_version().0,
                     _ => u64::MAX,
                 };
-                let request = Digest { node: d.node.clone(), generation: d.generation, max_version, purged };
-                wanted.push((gap, rng.next_u64(), request, reference(&d.node)));
+                let request = Digest { node: node.clone(), generation: d.generation, max_version, purged };
+                wanted.push((gap, rng.next_u64(), request, reference));
             }
             Verdict::Send(from) => {
-                if let Some((node, state)) = view.nodes().get_key_value(&d.node) {
-                    send.push(Candidate { node, state, from, reference: reference(node) });
+                if let Some((node, state)) = local {
+                    send.push(Candidate { node, state, from, reference });
                 }
             }
         }
     }
-    for (node, state) in pushed {
+    for (node, state) in page.unlisted {
         send.push(Candidate { node, state, from: Version::ZERO, reference: Ref::Full });
     }
 
