@@ -83,6 +83,18 @@ pub fn prefix(snapshot: &EndpointState, cutoff: Version) -> EndpointState {
     EndpointState::from_parts(snapshot.generation(), hb, values, snapshot.purged())
 }
 
+/// A position in `0..len` from a raw 64-bit choice (as `prop::sample::Index` does).
+pub fn pos(raw: u64, len: usize) -> usize {
+    ((u128::from(raw) * len as u128) >> 64) as usize
+}
+
+/// Picks a valid state from a history from two raw choices: a prefix of some
+/// snapshot.
+pub fn pick_raw(hist: &[EndpointState], which: u64, cut: u64) -> EndpointState {
+    let snap = &hist[pos(which, hist.len())];
+    prefix(snap, Version(pos(cut, snap.max_version().0 as usize + 1) as u64))
+}
+
 /// Picks a valid state from a history: a prefix of some snapshot.
 pub fn pick(hist: &[EndpointState], which: prop::sample::Index, cut: prop::sample::Index) -> EndpointState {
     let snap = which.get(hist);
