@@ -58,8 +58,8 @@
 //! (id, generation) pairs in its range and sends only the low 16 bits of each max
 //! version, plus a check hash over the full values. At 1,024 nodes that is about
 //! 2 KiB where a full digest is tens of KiB. A receiver whose members differ, or
-//! whose decoding fails the check, asks for a full page of that range
-//! ([`Ack::resend`]).
+//! whose decoding fails the check, says so ([`Ack::resend`]) and the sender
+//! answers with full pages.
 //!
 //! # Purged tombstones
 //!
@@ -381,8 +381,9 @@ pub struct Ack {
     pub deltas: Vec<Delta>,
     /// Requests and deltas about members of the SYN's compact context.
     pub compact: Option<CompactAck>,
-    /// The SYN's compact page could not be used (different members, or the check
-    /// failed): send a full page of this range.
+    /// The SYN's compact page of this range could not be used (different members,
+    /// or the check failed). The SYN's sender answers with the next page of its
+    /// full-page walk, so that repeated resends cover every node.
     pub resend: Option<NodeRange>,
 }
 

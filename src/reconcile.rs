@@ -50,7 +50,8 @@ pub struct ReceivedAck {
     pub deltas: Vec<Delta>,
     /// Requests to answer with [`build_ack2`].
     pub requests: Requests,
-    /// The peer could not use our compact page: send it a full page of this range.
+    /// The peer could not use our compact page of this range (its members differ):
+    /// send it the next page of the full-page walk. Repeated resends walk every node.
     pub resend: Option<NodeRange>,
     /// Why the ACK's compact part could not be used, if it could not.
     pub context_error: Option<ContextError>,

@@ -385,15 +385,15 @@ fn put_page(out: &mut Vec<u8>, p: &DigestPage) {
 
 /// How a delta's `from` is written: absent (0), a varint, or its low 16 bits.
 #[derive(Clone, Copy)]
-enum From {
+enum FromField {
     Zero,
     Full(u64),
     Low16(u16),
 }
 
-fn put_head(out: &mut Vec<u8>, from: From, purged: Version, hb: Option<Offset>, fields: usize) {
+fn put_head(out: &mut Vec<u8>, from: FromField, purged: Version, hb: Option<Offset>, fields: usize) {
     let mut flags = 0;
-    if !matches!(from, From::Zero) {
+    if !matches!(from, FromField::Zero) {
         flags |= FLAG_FROM;
     }
     if purged.0 != 0 {
@@ -406,9 +406,9 @@ fn put_head(out: &mut Vec<u8>, from: From, purged: Version, hb: Option<Offset>, 
     }
     out.push(flags);
     match from {
-        From::Zero => {}
-        From::Full(v) => put_varint(out, v),
-        From::Low16(v) => out.extend_from_slice(&v.to_le_bytes()),
+        FromField::Zero => {}
+        FromField::Full(v) => put_varint(out, v),
+        FromField::Low16(v) => out.extend_from_slice(&v.to_le_bytes()),
     }
     if purged.0 != 0 {
         put_varint(out, purged.0);
@@ -426,7 +426,7 @@ fn put_deltas(out: &mut Vec<u8>, ds: &[Delta]) {
         put_varint(out, d.generation.0);
         put_head(
             out,
-            if d.from.0 == 0 { From::Zero } else { From::Full(d.from.0) },
+            if d.from.0 == 0 { FromField::Zero } else { FromField::Full(d.from.0) },
             d.purged,
             d.heartbeat.map(|h| heartbeat_offset(d.from, h)),
             d.values.len(),
@@ -447,7 +447,7 @@ fn put_compact_deltas(out: &mut Vec<u8>, ds: &[CompactDelta]) {
     for d in ds {
         put_varint(out, index_gap(prev_index, d.index));
         prev_index = Some(d.index);
-        let from = d.from.map_or(From::Zero, From::Low16);
+        let from = d.from.map_or(FromField::Zero, FromField::Low16);
         put_head(out, from, d.purged, d.heartbeat, d.fields.len());
         let mut prev = 0u64;
         for f in &d.fields {
