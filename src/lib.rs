@@ -63,6 +63,7 @@
 extern crate alloc;
 
 mod delta;
+mod detector;
 mod digest;
 mod endpoint;
 mod error;
@@ -81,6 +82,7 @@ mod version;
 mod view;
 mod wire;
 
+pub use detector::{ArrivalWindow, DetectorConfig, PhiModel};
 pub use digest::{Budget, BuiltSyn, ContextError, PageForm, build_syn, shadow_syn};
 pub use endpoint::EndpointState;
 pub use error::{BudgetError, DecodeError, InvalidInput, WriteError};
@@ -88,8 +90,8 @@ pub use id::{MAX_NODE_ID_LEN, NodeId};
 pub use key::{Key, MAX_KEY_LEN};
 pub use merge::{Applied, Change, Ignored, Merge};
 pub use message::{
-    Ack, Ack2, ClusterName, CompactAck, CompactDeltas, CompactDigest, Context, Delta, Digest, DigestPage, Envelope,
-    Header, Message, Syn,
+    Ack, Ack2, ClusterName, CompactAck, CompactDeltas, CompactDigest, Context, Delta, Digest, DigestPage, Echo,
+    Envelope, Header, Message, Syn,
 };
 pub use range::NodeRange;
 pub use reconcile::{Built, ReceivedAck, ReceivedAck2, Requests, build_ack2, handle_ack, handle_ack2, handle_syn};

@@ -137,6 +137,24 @@ pub enum Message {
     Ack(Ack),
     /// Answers an ACK: deltas.
     Ack2(Ack2),
+    /// Asks the receiver to answer directly, so that a node is marked alive on its
+    /// own word, not on hearsay.
+    Echo(Echo),
+    /// Answers an [`Echo`].
+    EchoReply(Echo),
+    /// The sender (the generation in the header) is shutting down: mark it down now
+    /// rather than waiting for the failure detector.
+    Shutdown,
+}
+
+/// An echo request or reply. The reply carries the request's nonce, and the
+/// header of each carries its sender's generation, so a reply proves that this
+/// incarnation of the node is up now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Echo {
+    /// Chosen by the requester; repeated in the reply.
+    pub nonce: u64,
 }
 
 /// What one node knows of another: the three numbers of the reference digest,

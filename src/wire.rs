@@ -10,7 +10,7 @@ use alloc::vec::Vec;
 use crate::message::{CompactField, CompactRequest, Offset};
 use crate::{
     Ack, Ack2, ClusterName, CompactAck, CompactDelta, CompactDeltas, CompactDigest, Context, DecodeError, Delta,
-    Digest, DigestPage, Envelope, Generation, Header, Key, Message, NodeId, NodeRange, Syn, Value, Version,
+    Digest, DigestPage, Echo, Envelope, Generation, Header, Key, Message, NodeId, NodeRange, Syn, Value, Version,
     VersionedValue,
 };
 
@@ -22,6 +22,9 @@ pub const WIRE_VERSION: u8 = 1;
 const KIND_SYN: u8 = 1;
 const KIND_ACK: u8 = 2;
 const KIND_ACK2: u8 = 3;
+const KIND_ECHO: u8 = 4;
+const KIND_ECHO_REPLY: u8 = 5;
+const KIND_SHUTDOWN: u8 = 6;
 
 const PAGE_LISTED: u8 = 0;
 const PAGE_RANGE: u8 = 1;
@@ -205,6 +208,8 @@ impl Message {
                     + 1
                     + a.compact.as_ref().map_or(0, |c| context_len(&c.context) + 8 + compact_deltas_len(&c.deltas))
             }
+            Message::Echo(_) | Message::EchoReply(_) => 8,
+            Message::Shutdown => 0,
         }
     }
 
@@ -213,6 +218,9 @@ impl Message {
             Message::Syn(_) => KIND_SYN,
             Message::Ack(_) => KIND_ACK,
             Message::Ack2(_) => KIND_ACK2,
+            Message::Echo(_) => KIND_ECHO,
+            Message::EchoReply(_) => KIND_ECHO_REPLY,
+            Message::Shutdown => KIND_SHUTDOWN,
         }
     }
 }
@@ -285,6 +293,8 @@ impl Envelope {
                     }
                 }
             }
+            Message::Echo(e) | Message::EchoReply(e) => out.extend_from_slice(&e.nonce.to_le_bytes()),
+            Message::Shutdown => {}
             Message::Ack2(a) => {
                 put_deltas(out, &a.deltas);
                 match &a.compact {
@@ -500,7 +510,7 @@ impl Codec {
             return Err(DecodeError::UnsupportedVersion(version));
         }
         let kind = r.u8()?;
-        if !(KIND_SYN..=KIND_ACK2).contains(&kind) {
+        if !(KIND_SYN..=KIND_SHUTDOWN).contains(&kind) {
             return Err(DecodeError::UnknownKind(kind));
         }
         let len = usize::from(r.u8()?);
@@ -531,6 +541,9 @@ impl Codec {
                 };
                 Message::Ack(Ack { requests, deltas, compact, resend })
             }
+            KIND_ECHO => Message::Echo(Echo { nonce: r.u64()? }),
+            KIND_ECHO_REPLY => Message::EchoReply(Echo { nonce: r.u64()? }),
+            KIND_SHUTDOWN => Message::Shutdown,
             _ => {
                 let deltas = r.deltas()?;
                 let compact = match r.tag()? {

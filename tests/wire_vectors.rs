@@ -237,6 +237,10 @@ fn built_vectors() -> BTreeMap<&'static str, Envelope> {
         ),
     );
     v.insert("ack2-compact", env("a", GEN_A, Message::Ack2(compact_ack2)));
+    let nonce = rumormill::Echo { nonce: 0x0123_4567_89ab_cdef };
+    v.insert("echo", env("b", GEN_B, Message::Echo(nonce)));
+    v.insert("echo-reply", env("a", GEN_A, Message::EchoReply(nonce)));
+    v.insert("shutdown", env("a", GEN_A, Message::Shutdown));
     v
 }
 
@@ -414,7 +418,7 @@ fn unsupported_version() {
 
 #[test]
 fn unknown_kind() {
-    assert_eq!(decode(&msg(4, "00 00")), Err(DecodeError::UnknownKind(4)));
+    assert_eq!(decode(&msg(7, "00 00")), Err(DecodeError::UnknownKind(7)));
     assert_eq!(decode(&msg(0, "00 00")), Err(DecodeError::UnknownKind(0)));
 }
 

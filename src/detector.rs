@@ -1,0 +1,279 @@
+//! Phi accrual failure detection: how suspicious is a peer's silence.
+//!
+//! Each monitored peer has an [`ArrivalWindow`]: the last heartbeat time and a
+//! bounded ring of the intervals between heartbeats. `phi` is
+//! `-log10(P(a silence this long))` under a model of those intervals, so phi 8
+//! means about one chance in 10^8 that a live peer would be this late. A peer is
+//! convicted when phi exceeds the threshold.
+//!
+//! Two models:
+//! - [`PhiModel::Exponential`], the reference Gossiper's (and chitchat's): intervals
+//!   are exponential with the window's mean, so `phi = elapsed / (mean * ln 10)`.
+//!   With 1 s heartbeats a peer is convicted after about 18 s of silence.
+//! - [`PhiModel::Normal`], Hayashibara et al. as Akka runs it: a normal
+//!   distribution of the intervals, with a floor on the standard deviation and an
+//!   acceptable pause added to the mean. With 1 s heartbeats and a 3 s pause it
+//!   convicts after about 4.5 to 5.3 s.
+
+use core::time::Duration;
+
+use crate::Timestamp;
+
+/// How intervals between heartbeats are modelled.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum PhiModel {
+    /// Intervals are exponential with the observed mean (the reference Gossiper).
+    Exponential,
+    /// Intervals are normal (Hayashibara et al.; Akka's defaults: 100 ms minimum
+    /// standard deviation, 3 s acceptable pause, 1 s first estimate).
+    Normal {
+        /// Floor on the standard deviation, so a very regular peer is not convicted
+        /// for a small delay.
+        min_std_dev: Duration,
+        /// Added to the mean: pauses this long are expected (GC, scheduling).
+        acceptable_pause: Duration,
+        /// The interval assumed before any was seen; the window starts with two
+        /// samples at this value plus and minus a quarter.
+        first_estimate: Duration,
+    },
+}
+
+impl PhiModel {
+    /// Akka's defaults for the normal model.
+    pub const AKKA: PhiModel = PhiModel::Normal {
+        min_std_dev: Duration::from_millis(100),
+        acceptable_pause: Duration::from_secs(3),
+        first_estimate: Duration::from_secs(1),
+    };
+}
+
+/// Failure detector settings.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct DetectorConfig {
+    /// The model of intervals.
+    pub model: PhiModel,
+    /// Convict when phi exceeds this (default 8).
+    pub threshold: f64,
+    /// Intervals kept per peer (default 100; at 4 bytes each).
+    pub window: usize,
+    /// The first interval recorded for a peer (the reference's 2 s), exponential
+    /// model only.
+    pub initial_interval: Duration,
+    /// Intervals longer than this are not recorded (the reference's 2 s): a long
+    /// silence must not teach the detector that long silences are normal.
+    pub max_interval: Duration,
+}
+
+impl Default for DetectorConfig {
+    /// The reference Gossiper's detector: exponential model, threshold 8.
+    fn default() -> Self {
+        DetectorConfig {
+            model: PhiModel::Exponential,
+            threshold: 8.0,
+            window: 100,
+            initial_interval: Duration::from_secs(2),
+            max_interval: Duration::from_secs(2),
+        }
+    }
+}
+
+/// A bounded ring of the intervals between one peer's heartbeats, in milliseconds,
+/// with running sums so phi costs O(1).
+///
+/// ```
+/// use core::time::Duration;
+/// use rumormill::{ArrivalWindow, DetectorConfig, Timestamp};
+/// let config = DetectorConfig::default();
+/// let mut w = ArrivalWindow::new(&config, Timestamp::from_secs(100));
+/// for s in 101..=110 {
+///     w.heartbeat(&config, Timestamp::from_secs(s));
+/// }
+/// assert!(w.phi(&config, Timestamp::from_secs(111)) < 1.0);
+/// assert!(w.phi(&config, Timestamp::from_secs(140)) > config.threshold);
+/// ```
+#[derive(Clone, Debug)]
+pub struct ArrivalWindow {
+    last: Timestamp,
+    ring: Box<[u32]>,
+    /// Next slot to write.
+    next: usize,
+    len: usize,
+    sum: u64,
+    sum_sq: u128,
+}
+
+impl ArrivalWindow {
+    /// A window for a peer first heard from at `now`.
+    pub fn new(config: &DetectorConfig, now: Timestamp) -> Self {
+        let mut w = ArrivalWindow {
+            last: now,
+            ring: alloc::vec![0; config.window.max(2)].into_boxed_slice(),
+            next: 0,
+            len: 0,
+            sum: 0,
+            sum_sq: 0,
+        };
+        match config.model {
+            PhiModel::Exponential => w.push(millis(config.initial_interval)),
+            PhiModel::Normal { first_estimate, .. } => {
+                let est = millis(first_estimate);
+                w.push(est - est / 4);
+                w.push(est + est / 4);
+            }
+        }
+        w
+    }
+
+    fn push(&mut self, interval: u32) {
+        if self.len == self.ring.len() {
+            let old = self.ring[self.next];
+            self.sum -= u64::from(old);
+            self.sum_sq -= u128::from(old) * u128::from(old);
+        } else {
+            self.len += 1;
+        }
+        self.ring[self.next] = interval;
+        self.sum += u64::from(interval);
+        self.sum_sq += u128::from(interval) * u128::from(interval);
+        self.next = (self.next + 1) % self.ring.len();
+    }
+
+    /// Records a heartbeat at `now`. The interval since the last one is kept unless
+    /// it is longer than `max_interval`; a time earlier than the last heartbeat is
+    /// ignored.
+    pub fn heartbeat(&mut self, config: &DetectorConfig, now: Timestamp) {
+        if now < self.last {
+            return;
+        }
+        let interval = now.saturating_since(self.last);
+        if interval <= config.max_interval || matches!(config.model, PhiModel::Normal { .. }) {
+            self.push(millis(interval));
+        }
+        self.last = now;
+    }
+
+    /// When the last heartbeat arrived.
+    pub fn last(&self) -> Timestamp {
+        self.last
+    }
+
+    /// The mean interval, in milliseconds.
+    pub fn mean(&self) -> f64 {
+        self.sum as f64 / self.len.max(1) as f64
+    }
+
+    fn std_dev(&self) -> f64 {
+        let n = self.len.max(1) as f64;
+        let mean = self.mean();
+        (self.sum_sq as f64 / n - mean * mean).max(0.0).sqrt()
+    }
+
+    /// `-log10` of the probability that a live peer stays silent from its last
+    /// heartbeat until `now`. Never negative; 0 right after a heartbeat.
+    pub fn phi(&self, config: &DetectorConfig, now: Timestamp) -> f64 {
+        let elapsed = now.saturating_since(self.last).as_secs_f64() * 1000.0;
+        match config.model {
+            PhiModel::Exponential => elapsed / (self.mean().max(1.0) * core::f64::consts::LN_10),
+            PhiModel::Normal { min_std_dev, acceptable_pause, .. } => {
+                let mean = self.mean() + acceptable_pause.as_secs_f64() * 1000.0;
+                let std = self.std_dev().max(min_std_dev.as_secs_f64() * 1000.0).max(1.0);
+                let y = (elapsed - mean) / std;
+                // logistic approximation of the normal tail (Akka's)
+                let e = (-y * (1.5976 + 0.070566 * y * y)).exp();
+                let p_later = if elapsed > mean { e / (1.0 + e) } else { 1.0 - 1.0 / (1.0 + e) };
+                (-p_later.max(f64::MIN_POSITIVE).log10()).max(0.0)
+            }
+        }
+    }
+
+    /// Bytes this window holds (the ring plus the struct).
+    pub fn memory(&self) -> usize {
+        core::mem::size_of::<Self>() + self.ring.len() * core::mem::size_of::<u32>()
+    }
+}
+
+fn millis(d: Duration) -> u32 {
+    u32::try_from(d.as_millis()).unwrap_or(u32::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn crossing(config: &DetectorConfig, w: &ArrivalWindow) -> f64 {
+        // first millisecond after the last heartbeat at which phi passes 8
+        let start = w.last().as_millis();
+        (0..120_000u64).find(|ms| w.phi(config, Timestamp::from_millis(start + ms)) > 8.0).unwrap() as f64 / 1000.0
+    }
+
+    /// theory.md section 5: with 1 s heartbeats and Akka's defaults, phi crosses 8
+    /// at about 4.52 s when the deviation is at its 100 ms floor, and at about
+    /// 5.31 s with the bootstrap's 250 ms.
+    #[test]
+    fn normal_model_crosses_8_where_akka_does() {
+        let config = DetectorConfig { model: PhiModel::AKKA, window: 1000, ..DetectorConfig::default() };
+        // bootstrap only: samples 750 and 1250 ms, deviation 250 ms
+        let w = ArrivalWindow::new(&config, Timestamp::from_secs(1000));
+        let t = crossing(&config, &w);
+        assert!((t - 5.31).abs() < 0.02, "crossed at {t} s");
+        // regular 1 s heartbeats: the deviation falls to its 100 ms floor
+        let mut w = ArrivalWindow::new(&config, Timestamp::from_secs(1000));
+        for s in 1001..=3000 {
+            w.heartbeat(&config, Timestamp::from_secs(s));
+        }
+        let t = crossing(&config, &w);
+        assert!((t - 4.52).abs() < 0.02, "crossed at {t} s");
+    }
+
+    #[test]
+    fn exponential_model_convicts_after_about_18_means() {
+        let config = DetectorConfig::default();
+        let mut w = ArrivalWindow::new(&config, Timestamp::from_secs(1000));
+        for s in 1001..=1200 {
+            w.heartbeat(&config, Timestamp::from_secs(s));
+        }
+        // the first interval (2 s) has left the window: mean 1 s
+        let t = crossing(&config, &w);
+        assert!((t - 18.42).abs() < 0.02, "crossed at {t} s");
+    }
+
+    #[test]
+    fn phi_is_monotone_in_elapsed_time_and_zero_right_after_a_heartbeat() {
+        for model in [PhiModel::Exponential, PhiModel::AKKA] {
+            let config = DetectorConfig { model, ..DetectorConfig::default() };
+            let mut w = ArrivalWindow::new(&config, Timestamp::from_secs(10));
+            for ms in [1000, 1100, 900, 1300, 700] {
+                let t = Timestamp::from_millis(w.last().as_millis() + ms);
+                w.heartbeat(&config, t);
+            }
+            let base = w.last().as_millis();
+            assert!(w.phi(&config, w.last()) < 0.5);
+            let mut prev = 0.0;
+            for ms in (0..30_000).step_by(10) {
+                let phi = w.phi(&config, Timestamp::from_millis(base + ms));
+                assert!(phi >= prev, "{model:?}: phi fell at {ms} ms");
+                prev = phi;
+            }
+        }
+    }
+
+    #[test]
+    fn the_window_is_bounded_and_small() {
+        let config = DetectorConfig::default();
+        let mut w = ArrivalWindow::new(&config, Timestamp::from_secs(0));
+        for s in 1..10_000 {
+            w.heartbeat(&config, Timestamp::from_secs(s));
+        }
+        assert_eq!(w.len, config.window);
+        assert!(w.memory() <= 1024, "{} bytes", w.memory());
+        // long silences are not learned (reference's max interval)
+        let before = w.mean();
+        w.heartbeat(&config, Timestamp::from_secs(20_000));
+        assert_eq!(w.mean(), before);
+        // time going backwards is ignored
+        w.heartbeat(&config, Timestamp::from_secs(5));
+        assert_eq!(w.last(), Timestamp::from_secs(20_000));
+    }
+}
