@@ -62,30 +62,41 @@
 
 extern crate alloc;
 
+mod config;
 mod delta;
 mod detector;
 mod digest;
 mod endpoint;
 mod error;
+mod event;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
+mod gossiper;
 mod hash;
 mod id;
 mod key;
 mod merge;
 mod message;
+mod metrics;
 mod range;
 mod reconcile;
+mod removal;
+mod selection;
+mod snapshot;
+mod status;
 mod time;
 mod value;
 mod version;
 mod view;
 mod wire;
 
+pub use config::{Config, ConfigError};
 pub use detector::{ArrivalWindow, DetectorConfig, PhiModel};
 pub use digest::{Budget, BuiltSyn, ContextError, PageForm, build_syn, shadow_syn};
 pub use endpoint::EndpointState;
 pub use error::{BudgetError, DecodeError, InvalidInput, WriteError};
+pub use event::{Event, Output, Transmit};
+pub use gossiper::{Gossiper, RemoveError};
 pub use id::{MAX_NODE_ID_LEN, NodeId};
 pub use key::{Key, MAX_KEY_LEN};
 pub use merge::{Applied, Change, Ignored, Merge};
@@ -93,8 +104,13 @@ pub use message::{
     Ack, Ack2, ClusterName, CompactAck, CompactDeltas, CompactDigest, Context, Delta, Digest, DigestPage, Echo,
     Envelope, Header, Message, Syn,
 };
+pub use metrics::Metrics;
 pub use range::NodeRange;
 pub use reconcile::{Built, ReceivedAck, ReceivedAck2, Requests, build_ack2, handle_ack, handle_ack2, handle_syn};
+pub use removal::{REMOVED_KEY, Removal};
+pub use selection::Fanout;
+pub use snapshot::{Liveness, Member, Snapshot};
+pub use status::Status;
 pub use time::Timestamp;
 pub use value::{DEFAULT_MAX_VALUE_LEN, Value, VersionedValue};
 pub use version::{Generation, MAX_GENERATION_AHEAD_SECS, Version};

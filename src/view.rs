@@ -302,6 +302,26 @@ impl View {
         Ok(())
     }
 
+    /// Moves the local node to a newer `generation`, keeping its live values: they
+    /// are written again, in key order, at the first versions of the new
+    /// generation, after a first heartbeat. For a node that finds peers holding a
+    /// newer generation of itself than the one it runs.
+    pub fn renew_local_generation(&mut self, generation: Generation) -> Result<(), InvalidInput> {
+        if generation <= self.local_generation() {
+            return Err(InvalidInput::GenerationNotNewer);
+        }
+        let live: alloc::vec::Vec<(Key, Value)> =
+            self.local_state().live_values().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let mut state = EndpointState::new(generation);
+        state.set_heartbeat(Version(1));
+        for (i, (k, v)) in live.into_iter().enumerate() {
+            state.set_value(k, VersionedValue::live(v, Version(i as u64 + 2)));
+        }
+        self.deleted_at.clear();
+        *self.local_mut() = state;
+        Ok(())
+    }
+
     pub(crate) fn nodes(&self) -> &BTreeMap<NodeId, EndpointState> {
         &self.nodes
     }

@@ -1,0 +1,1055 @@
+//! The Gossiper: one node's sans-IO state machine. It turns time, received bytes
+//! and local writes into bytes to send and events, by the reference Gossiper's
+//! rules. The protocol itself lives in the pure functions of `reconcile`; this is
+//! the bookkeeping around them: rounds, peer choice, liveness, lifecycle.
+
+use alloc::collections::{BTreeMap, BTreeSet};
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::time::Duration;
+
+use crate::event::{Event, Output, Transmit};
+use crate::removal::{self, Removal};
+use crate::selection::{self, Candidates, Walk};
+use crate::snapshot::{Liveness, Member, Snapshot};
+use crate::{
+    ArrivalWindow, Budget, Change, Codec, Config, ConfigError, DecodeError, Delta, DigestPage, EndpointState, Envelope,
+    Generation, Header, Ignored, Key, Message, Metrics, NodeId, PageForm, Status, Syn, Timestamp, Value, Version, View,
+    WriteError, build_ack2, build_syn, handle_ack, handle_ack2, handle_syn,
+};
+
+/// What the node knows of one peer besides its state.
+#[derive(Clone, Debug)]
+struct Peer {
+    window: ArrivalWindow,
+    up: bool,
+    /// An echo awaiting its reply: nonce, when sent, the generation it was sent to.
+    echo: Option<(u64, Timestamp, Generation)>,
+    /// When its state last advanced (the reference's update timestamp).
+    heard: Timestamp,
+    /// It announced a shutdown of its current generation.
+    shutdown: bool,
+    /// Since when its status has been a dead state.
+    dead_state_since: Option<Timestamp>,
+    /// Until then, SYNs to it carry full pages (it could not use a compact one).
+    full_pages_until: Timestamp,
+}
+
+/// Exchanges in flight with one peer, whether or not its state is known.
+#[derive(Clone, Copy, Debug, Default)]
+struct Inflight {
+    syn_sent: Option<Timestamp>,
+    ack_sent: Option<Timestamp>,
+}
+
+/// A forgotten node that may not come back at its old state for a while.
+#[derive(Clone, Copy, Debug)]
+struct Quarantine {
+    generation: Generation,
+    version: Version,
+    until: Timestamp,
+}
+
+#[derive(Clone, Debug)]
+enum Mode {
+    /// Learning the cluster from the seeds without joining it.
+    Shadow {
+        started: Timestamp,
+        next_try: Timestamp,
+        attempts: u32,
+        states: BTreeMap<NodeId, EndpointState>,
+        quiet_seeds: BTreeSet<NodeId>,
+    },
+    /// The shadow round is over; waiting for [`Gossiper::join`].
+    AwaitingJoin,
+    Running,
+    /// Shut down gracefully: silent.
+    ShutDown,
+    /// Removed by another node: silent.
+    Removed,
+}
+
+/// Index of a message kind in [`Metrics`]' per-kind arrays.
+fn kind_index(m: &Message) -> usize {
+    match m {
+        Message::Syn(_) => 0,
+        Message::Ack(_) => 1,
+        Message::Ack2(_) => 2,
+        Message::Echo(_) => 3,
+        Message::EchoReply(_) => 4,
+        _ => 5,
+    }
+}
+
+/// Index of an [`Ignored`] reason in [`Metrics::ignored_deltas`].
+fn ignored_index(i: &Ignored) -> usize {
+    match i {
+        Ignored::OwnState { .. } => 0,
+        Ignored::FutureGeneration { .. } => 1,
+        Ignored::OlderGeneration { .. } => 2,
+        Ignored::NotContiguous { .. } => 3,
+        Ignored::BelowPurgeFloor { .. } => 4,
+        Ignored::TooManyNodes { .. } | Ignored::TooManyKeys { .. } | Ignored::ValueTooLarge { .. } => 5,
+        _ => 6,
+    }
+}
+
+/// One node of a gossip cluster, as a sans-IO state machine.
+///
+/// # Driving it
+///
+/// Every method that takes `now` returns an [`Output`]: messages to send, events,
+/// and the time by which to call [`Gossiper::handle_timeout`] next. Nothing is kept
+/// back for later, so there is nothing to drain. The loop:
+///
+/// 1. Create it with [`Gossiper::new`], giving the time and a seeded RNG.
+/// 2. Send every [`Transmit`] of every `Output` to its node (your code maps node
+///    ids to addresses); act on the events.
+/// 3. When bytes arrive, call [`Gossiper::handle_datagram`].
+/// 4. At `next_deadline` (or earlier, or more than once: harmless), call
+///    [`Gossiper::handle_timeout`].
+/// 5. To publish something, [`Gossiper::set`] or [`Gossiper::delete`]; to leave,
+///    [`Gossiper::shutdown`].
+///
+/// Time is whatever you pass, in milliseconds since the Unix epoch; a time earlier
+/// than one already seen is treated as that one. The same inputs and seed give the
+/// same outputs, byte for byte.
+///
+/// ```
+/// use rand_chacha::{ChaCha8Rng, rand_core::SeedableRng};
+/// use rumormill::{ClusterName, Config, Generation, Gossiper, Key, NodeId, Timestamp};
+///
+/// let mut config = Config::new(ClusterName::new("demo")?);
+/// config.seeds = vec![NodeId::new("a")?];
+/// let mut now = Timestamp::from_secs(1_700_000_000);
+/// let generation = Generation(now.as_secs());
+/// let mut a = Gossiper::new(config.clone(), NodeId::new("a")?, generation, now, ChaCha8Rng::seed_from_u64(1))?;
+/// let mut b = Gossiper::new(config, NodeId::new("b")?, generation, now, ChaCha8Rng::seed_from_u64(2))?;
+/// b.set(now, Key::STATUS, "NORMAL")?;
+///
+/// // a tiny driver: deliver every transmit at once, tick both nodes every 100 ms
+/// let mut inbox = Vec::new();
+/// for _ in 0..50 {
+///     now = now + core::time::Duration::from_millis(100);
+///     for node in [&mut a, &mut b] {
+///         inbox.extend(node.handle_timeout(now).transmits);
+///     }
+///     while let Some(t) = inbox.pop() {
+///         let to = if t.to.as_bytes() == b"a" { &mut a } else { &mut b };
+///         inbox.extend(to.handle_datagram(now, &t.bytes).transmits);
+///     }
+/// }
+/// let status = a.view().get(&NodeId::new("b")?).unwrap().live_value(&Key::STATUS).unwrap();
+/// assert_eq!(status.as_bytes(), b"NORMAL");
+/// assert!(a.snapshot().live().any(|id| id.as_bytes() == b"b"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct Gossiper<R> {
+    config: Config,
+    codec: Codec,
+    view: View,
+    rng: R,
+    peers: BTreeMap<NodeId, Peer>,
+    inflight: BTreeMap<NodeId, Inflight>,
+    removed: BTreeMap<NodeId, Removal>,
+    quarantined: BTreeMap<NodeId, Quarantine>,
+    mode: Mode,
+    now: Timestamp,
+    started: Timestamp,
+    next_round: Timestamp,
+    last_round: Option<Timestamp>,
+    pause_until: Timestamp,
+    full_cursor: Option<NodeId>,
+    compact_cursor: Option<NodeId>,
+    walk: Walk,
+    members_changed: Timestamp,
+    settle_change: Timestamp,
+    liveness_epoch: u64,
+    cached: Option<Arc<Snapshot>>,
+    metrics: Metrics,
+}
+
+impl<R: rand_core::Rng> Gossiper<R> {
+    /// A node that starts gossiping at once. Its first round comes at a random
+    /// moment within the first interval, so that nodes started together spread out.
+    pub fn new(
+        config: Config,
+        id: NodeId,
+        generation: Generation,
+        now: Timestamp,
+        rng: R,
+    ) -> Result<Self, ConfigError> {
+        let mut g = Gossiper::build(config, id, generation, now, rng)?;
+        let phase = g.rng.next_u64() % g.config.interval.as_millis().max(1) as u64;
+        g.next_round = now + Duration::from_millis(phase);
+        Ok(g)
+    }
+
+    /// A node that first runs a shadow round: it asks the seeds for the cluster's
+    /// state (an empty SYN, resent every `shadow_retry`) without joining, reports
+    /// what it learned in [`Event::ShadowRound`], and waits for [`Gossiper::join`].
+    /// Meanwhile it answers only other shadow rounds, with empty ACKs.
+    pub fn new_shadow(
+        config: Config,
+        id: NodeId,
+        generation: Generation,
+        now: Timestamp,
+        rng: R,
+    ) -> Result<Self, ConfigError> {
+        let mut g = Gossiper::build(config, id, generation, now, rng)?;
+        g.mode = Mode::Shadow {
+            started: now,
+            next_try: now,
+            attempts: 0,
+            states: BTreeMap::new(),
+            quiet_seeds: BTreeSet::new(),
+        };
+        Ok(g)
+    }
+
+    fn build(config: Config, id: NodeId, generation: Generation, now: Timestamp, rng: R) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let codec = Codec::new(config.cluster.clone()).with_max_value_len(config.limits.max_value_len);
+        let view = View::new(id, generation).with_limits(config.limits.clone());
+        Ok(Gossiper {
+            codec,
+            view,
+            rng,
+            peers: BTreeMap::new(),
+            inflight: BTreeMap::new(),
+            removed: BTreeMap::new(),
+            quarantined: BTreeMap::new(),
+            mode: Mode::Running,
+            now,
+            started: now,
+            next_round: now,
+            last_round: None,
+            pause_until: now,
+            full_cursor: None,
+            compact_cursor: None,
+            walk: Walk::default(),
+            members_changed: now,
+            settle_change: now,
+            liveness_epoch: 0,
+            cached: None,
+            metrics: Metrics::default(),
+            config,
+        })
+    }
+
+    // ----- getters -----
+
+    /// The local node's id.
+    pub fn local_id(&self) -> &NodeId {
+        self.view.local_id()
+    }
+
+    /// The replicated state as this node sees it.
+    pub fn view(&self) -> &View {
+        &self.view
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Counters of what was done and refused.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Whether `node` is up as this node judges it (the local node always is).
+    pub fn is_up(&self, node: &NodeId) -> bool {
+        node == self.local_id() || self.peers.get(node).is_some_and(|p| p.up)
+    }
+
+    /// The failure detector's arrival window for `node`, if it is a known peer.
+    pub fn detector(&self, node: &NodeId) -> Option<&ArrivalWindow> {
+        self.peers.get(node).map(|p| &p.window)
+    }
+
+    /// The time by which [`Gossiper::handle_timeout`] should be called next.
+    pub fn next_deadline(&self) -> Timestamp {
+        match &self.mode {
+            Mode::Shadow { next_try, started, .. } => (*next_try).min(*started + self.config.shadow_timeout),
+            Mode::Running => {
+                let echoes = self.peers.values().filter_map(|p| p.echo.map(|(_, at, _)| at + self.config.echo_timeout));
+                echoes.fold(self.next_round, Timestamp::min)
+            }
+            // nothing to do until called
+            _ => Timestamp::from_millis(u64::MAX),
+        }
+    }
+
+    /// Whether the view has stopped changing (the reference's wait to settle): the
+    /// node has been running at least `settle_min`, and for `settle_quiet` nothing
+    /// changed but heartbeats and chatter keys.
+    pub fn is_settled(&self, now: Timestamp) -> bool {
+        let now = now.max(self.now);
+        matches!(self.mode, Mode::Running)
+            && now.saturating_since(self.started) >= self.config.settle_min
+            && now.saturating_since(self.settle_change) >= self.config.settle_quiet
+    }
+
+    /// An immutable copy of the view with everyone's liveness, cheap to share with
+    /// other threads. It is rebuilt only when something changed since the last one.
+    pub fn snapshot(&mut self) -> Arc<Snapshot> {
+        let revision = self.view.revision() + self.liveness_epoch;
+        if let Some(s) = &self.cached
+            && s.revision == revision
+        {
+            return s.clone();
+        }
+        let members = self
+            .view
+            .iter()
+            .map(|(id, state)| {
+                let peer = self.peers.get(id);
+                let up = id == self.view.local_id() || peer.is_some_and(|p| p.up);
+                let member = Member {
+                    state: state.clone(),
+                    liveness: if up { Liveness::Up } else { Liveness::Down },
+                    status: Status::of(state),
+                    phi: peer.map_or(0.0, |p| p.window.phi(&self.config.detector, self.now)),
+                };
+                (id.clone(), member)
+            })
+            .collect();
+        let s = Arc::new(Snapshot { revision, local: self.view.local_id().clone(), members });
+        self.cached = Some(s.clone());
+        s
+    }
+
+    // ----- local writes -----
+
+    /// Publishes a value of this node.
+    pub fn set(&mut self, now: Timestamp, key: Key, value: impl Into<Value>) -> Result<Output, WriteError> {
+        self.clock(now);
+        self.view.set_local(key, value)?;
+        Ok(self.finish(Vec::new(), Vec::new()))
+    }
+
+    /// Deletes a value of this node (a tombstone, purged after the grace period).
+    pub fn delete(&mut self, now: Timestamp, key: &Key) -> Result<Output, WriteError> {
+        let now = self.clock(now);
+        self.view.delete_local(key, now)?;
+        Ok(self.finish(Vec::new(), Vec::new()))
+    }
+
+    /// Sets this node's `STATUS`.
+    pub fn set_status(&mut self, now: Timestamp, status: Status) -> Result<Output, WriteError> {
+        self.set(now, Key::STATUS, status.as_str())
+    }
+
+    /// Removes `node` from the cluster for good (it was decommissioned or
+    /// replaced): this node writes a removal record into its own state, forgets the
+    /// node, and gossip carries the record to everyone, who forget it too and refuse
+    /// its state at that generation until the record expires
+    /// (`Config::removal_expiry`). The node itself goes silent when the record
+    /// reaches it. A later generation of it can join again.
+    pub fn remove(&mut self, now: Timestamp, node: &NodeId) -> Result<Output, RemoveError> {
+        let now = self.clock(now);
+        if node == self.local_id() {
+            return Err(RemoveError::Local);
+        }
+        let generation = self.view.get(node).ok_or(RemoveError::Unknown)?.generation();
+        let record = Removal { node: node.clone(), generation, expires: now + self.config.removal_expiry };
+        let mut records = self.own_removals(now);
+        records.retain(|r| r.node != *node);
+        records.push(record.clone());
+        self.view.set_local(removal::removed_key(), removal::encode(&records)).map_err(RemoveError::Write)?;
+        let mut events = Vec::new();
+        self.absorb_removals(now, &[record], &mut events);
+        Ok(self.finish(Vec::new(), events))
+    }
+
+    /// Leaves gracefully: sets `STATUS` to shutdown, tells every live peer so they
+    /// mark this node down at once, and goes silent.
+    pub fn shutdown(&mut self, now: Timestamp) -> Output {
+        self.clock(now);
+        let mut transmits = Vec::new();
+        if matches!(self.mode, Mode::Running) {
+            // a local write cannot fail here but for an exhausted counter, and then
+            // the shutdown message still goes out
+            let _ = self.view.set_local(Key::STATUS, Status::Shutdown.as_str());
+            let live: Vec<NodeId> = self.peers.iter().filter(|(_, p)| p.up).map(|(id, _)| id.clone()).collect();
+            for id in live {
+                self.send(&id, Message::Shutdown, &mut transmits);
+            }
+        }
+        self.mode = Mode::ShutDown;
+        self.finish(transmits, Vec::new())
+    }
+
+    /// Ends the shadow round (if it is still running) and starts gossiping.
+    pub fn join(&mut self, now: Timestamp) -> Output {
+        let now = self.clock(now);
+        if matches!(self.mode, Mode::Shadow { .. } | Mode::AwaitingJoin) {
+            self.mode = Mode::Running;
+            self.started = now;
+            self.next_round = now;
+        }
+        self.finish(Vec::new(), Vec::new())
+    }
+
+    // ----- inputs -----
+
+    /// Advances time: runs a gossip round when one is due, gives up overdue echoes,
+    /// and drives the shadow round. Calling it early or twice is harmless.
+    pub fn handle_timeout(&mut self, now: Timestamp) -> Output {
+        let now = self.clock(now);
+        let (mut transmits, mut events) = (Vec::new(), Vec::new());
+        match self.mode {
+            Mode::Shadow { .. } => self.shadow_tick(now, &mut transmits, &mut events),
+            Mode::Running => {
+                if now >= self.next_round {
+                    self.round(now, &mut transmits, &mut events);
+                }
+                self.expire_echoes(now);
+            }
+            _ => {}
+        }
+        self.finish(transmits, events)
+    }
+
+    /// Handles bytes received from the network. Bytes that do not decode, belong to
+    /// another cluster, or come from this node are counted and otherwise ignored;
+    /// nothing here can fail.
+    pub fn handle_datagram(&mut self, now: Timestamp, bytes: &[u8]) -> Output {
+        let now = self.clock(now);
+        let (mut transmits, mut events) = (Vec::new(), Vec::new());
+        self.metrics.received_bytes += bytes.len() as u64;
+        match self.codec.decode(bytes) {
+            Err(DecodeError::WrongCluster) => self.metrics.wrong_cluster += 1,
+            Err(_) => self.metrics.decode_errors += 1,
+            Ok(env) => {
+                self.metrics.received[kind_index(&env.message)] += 1;
+                if env.header.sender == *self.local_id() {
+                    self.metrics.from_self += 1;
+                } else {
+                    self.receive(now, env, &mut transmits, &mut events);
+                }
+            }
+        }
+        self.finish(transmits, events)
+    }
+
+    // ----- internals -----
+
+    /// Time never goes back: an earlier `now` is taken as the latest seen.
+    fn clock(&mut self, now: Timestamp) -> Timestamp {
+        self.now = self.now.max(now);
+        self.now
+    }
+
+    fn finish(&mut self, transmits: Vec<Transmit>, events: Vec<Event>) -> Output {
+        for e in &events {
+            match e {
+                Event::Changed { key, .. } if self.config.chatter_keys.contains(key) => {}
+                Event::Alive { .. } | Event::Dead { .. } | Event::ShutDown { .. } => self.liveness_epoch += 1,
+                _ => {}
+            }
+            if !matches!(e, Event::Changed { key, .. } if self.config.chatter_keys.contains(key)) {
+                self.settle_change = self.now;
+            }
+        }
+        Output { transmits, events, next_deadline: self.next_deadline() }
+    }
+
+    fn header(&self) -> Header {
+        Header {
+            cluster: self.config.cluster.clone(),
+            sender: self.view.local_id().clone(),
+            generation: self.view.local_generation(),
+        }
+    }
+
+    fn budget(&self) -> Budget {
+        Budget::new(self.config.max_message_bytes, &self.header()).expect("validated: the budget holds a header")
+    }
+
+    fn send(&mut self, to: &NodeId, message: Message, transmits: &mut Vec<Transmit>) {
+        let kind = kind_index(&message);
+        let bytes = Envelope { header: self.header(), message }.encode();
+        debug_assert!(bytes.len() <= self.config.max_message_bytes, "a builder exceeded its budget");
+        self.metrics.sent[kind] += 1;
+        self.metrics.sent_bytes[kind] += bytes.len() as u64;
+        transmits.push(Transmit { to: to.clone(), bytes });
+    }
+
+    /// The page form for a SYN to `to`: compact unless this node's members changed
+    /// lately (peers are unlikely to agree yet) or the peer could not use a compact
+    /// page lately.
+    fn page_form(&self, now: Timestamp, to: &NodeId) -> PageForm {
+        let full = !self.config.compact_digests
+            || now.saturating_since(self.members_changed) < self.config.interval * 2
+            || self.peers.get(to).is_some_and(|p| p.full_pages_until > now);
+        if full { PageForm::Full } else { PageForm::Compact }
+    }
+
+    /// A SYN to `to`: the next page of the walk of that form.
+    fn send_syn(&mut self, now: Timestamp, to: &NodeId, form: PageForm, transmits: &mut Vec<Transmit>) {
+        let full = form == PageForm::Full;
+        let cursor = if full { self.full_cursor.clone() } else { self.compact_cursor.clone() };
+        match build_syn(&self.view, self.budget(), cursor.as_ref(), form) {
+            Ok(built) => {
+                if full {
+                    self.full_cursor = built.next;
+                } else {
+                    self.compact_cursor = built.next;
+                }
+                self.inflight.entry(to.clone()).or_default().syn_sent = Some(now);
+                self.send(to, Message::Syn(built.syn), transmits);
+            }
+            // the validated budget holds a page of one node; count it if not
+            Err(_) => self.metrics.budget_hits += 1,
+        }
+    }
+
+    /// One gossip round: heartbeat, status check, housekeeping, then SYNs.
+    fn round(&mut self, now: Timestamp, transmits: &mut Vec<Transmit>, events: &mut Vec<Event>) {
+        self.metrics.rounds += 1;
+        if let Some(last) = self.last_round {
+            let gap = now.saturating_since(last);
+            if gap > self.config.pause_threshold {
+                self.metrics.pauses += 1;
+                self.pause_until = now + self.config.pause_threshold;
+                events.push(Event::LocalPause { millis: gap.as_millis() as u64 });
+            }
+        }
+        self.last_round = Some(now);
+        self.next_round = self.next_round + self.config.interval;
+        if self.next_round <= now {
+            self.next_round = now + self.config.interval;
+        }
+        // the heartbeat; an exhausted counter needs a new generation
+        if self.view.beat().is_err() {
+            let renewed = Generation(self.view.local_generation().0.saturating_add(1));
+            let previous = self.view.local_generation();
+            if self.view.renew_local_generation(renewed).is_ok() {
+                events.push(Event::GenerationRenewed { previous, generation: renewed });
+            }
+        }
+        self.view.purge_local(now, self.config.tombstone_grace);
+        self.status_check(now, events);
+        self.housekeeping(now, events);
+
+        let seeds: Vec<NodeId> = self.config.seeds.iter().filter(|s| *s != self.local_id()).cloned().collect();
+        let targets = {
+            let dead_state = |id: &NodeId| self.view.get(id).and_then(Status::of).is_some_and(|s| s.is_dead_state());
+            let candidates = Candidates {
+                live: self.peers.iter().filter(|(_, p)| p.up).map(|(id, _)| id).collect(),
+                unreachable: self.peers.iter().filter(|(id, p)| !p.up && !dead_state(id)).map(|(id, _)| id).collect(),
+                seeds: seeds.iter().collect(),
+            };
+            selection::choose(&candidates, self.config.fanout, &mut self.walk, &mut self.rng)
+        };
+        for to in targets {
+            // at most one exchange in flight per peer
+            let busy = self
+                .inflight
+                .get(&to)
+                .and_then(|i| i.syn_sent)
+                .is_some_and(|at| now.saturating_since(at) < self.config.exchange_timeout);
+            if !busy {
+                let form = self.page_form(now, &to);
+                self.send_syn(now, &to, form, transmits);
+            }
+        }
+    }
+
+    /// Interprets every peer's failure detector (the reference's doStatusCheck).
+    fn status_check(&mut self, now: Timestamp, events: &mut Vec<Event>) {
+        let paused = now < self.pause_until;
+        let mut convicted = Vec::new();
+        for (id, p) in &self.peers {
+            if p.up && p.window.phi(&self.config.detector, now) > self.config.detector.threshold {
+                convicted.push(id.clone());
+            }
+        }
+        for id in convicted {
+            if paused {
+                self.metrics.convictions_paused += 1;
+                continue;
+            }
+            self.metrics.convictions += 1;
+            self.mark_down(&id, events);
+        }
+    }
+
+    /// Forgets what has expired: dead states, silent fat clients, quarantines,
+    /// removals, stale exchanges.
+    fn housekeeping(&mut self, now: Timestamp, events: &mut Vec<Event>) {
+        let mut evict = Vec::new();
+        for (id, p) in &self.peers {
+            let expired = p.dead_state_since.is_some_and(|t| now.saturating_since(t) >= self.config.dead_state_expiry);
+            let fat = self.config.fat_client.as_ref().is_some_and(|(key, timeout)| {
+                !p.up
+                    && p.dead_state_since.is_none()
+                    && now.saturating_since(p.heard) >= *timeout
+                    && self.view.get(id).is_some_and(|s| s.live_value(key).is_none())
+            });
+            if expired || fat {
+                evict.push(id.clone());
+            }
+        }
+        for id in evict {
+            self.forget(now, &id);
+            events.push(Event::Evicted { node: id });
+        }
+        self.quarantined.retain(|_, q| q.until > now);
+        self.removed.retain(|_, r| r.expires > now);
+        let timeout = self.config.exchange_timeout;
+        self.inflight.retain(|_, i| {
+            let fresh = |t: Option<Timestamp>| t.filter(|at| now.saturating_since(*at) < timeout);
+            i.syn_sent = fresh(i.syn_sent);
+            i.ack_sent = fresh(i.ack_sent);
+            i.syn_sent.is_some() || i.ack_sent.is_some()
+        });
+        // our own expired removal records
+        let current = self.view.local_state().live_value(&removal::removed_key()).cloned();
+        if let Some(current) = current {
+            let records = self.own_removals(now);
+            if removal::encode(&records) != current {
+                let _ = if records.is_empty() {
+                    self.view.delete_local(&removal::removed_key(), now).map(|_| ())
+                } else {
+                    self.view.set_local(removal::removed_key(), removal::encode(&records)).map(|_| ())
+                };
+            }
+        }
+    }
+
+    /// This node's removal records that have not expired.
+    fn own_removals(&self, now: Timestamp) -> Vec<Removal> {
+        let current = self.view.local_state().live_value(&removal::removed_key());
+        let mut records = current.and_then(|v| removal::decode(v.as_bytes())).unwrap_or_default();
+        records.retain(|r| r.expires > now);
+        records
+    }
+
+    fn expire_echoes(&mut self, now: Timestamp) {
+        let timeout = self.config.echo_timeout;
+        for p in self.peers.values_mut() {
+            if p.echo.is_some_and(|(_, at, _)| now.saturating_since(at) >= timeout) {
+                p.echo = None;
+                self.metrics.echo_timeouts += 1;
+            }
+        }
+    }
+
+    /// Forgets a node (its state and bookkeeping) and quarantines its last state.
+    fn forget(&mut self, now: Timestamp, id: &NodeId) {
+        if let Some(state) = self.view.remove(id) {
+            let q = Quarantine {
+                generation: state.generation(),
+                version: state.max_version(),
+                until: now + self.config.quarantine,
+            };
+            self.quarantined.insert(id.clone(), q);
+        }
+        if self.peers.remove(id).is_some_and(|p| p.up) {
+            self.liveness_epoch += 1;
+        }
+        self.members_changed = now;
+    }
+
+    /// Whether state of `node` at this generation and version must be refused: it
+    /// was removed, or forgotten and quarantined.
+    fn blocked(&self, node: &NodeId, generation: Generation, version: Version) -> bool {
+        self.removed.get(node).is_some_and(|r| generation <= r.generation)
+            || self
+                .quarantined
+                .get(node)
+                .is_some_and(|q| generation < q.generation || (generation == q.generation && version <= q.version))
+    }
+
+    fn mark_down(&mut self, id: &NodeId, events: &mut Vec<Event>) {
+        if let Some(p) = self.peers.get_mut(id)
+            && p.up
+        {
+            p.up = false;
+            events.push(Event::Dead { node: id.clone() });
+        }
+    }
+
+    /// The reference's markAlive: a node is declared up only when it answers an
+    /// echo itself. Nodes in a dead state or shut down are not asked.
+    fn mark_alive(&mut self, now: Timestamp, id: &NodeId, transmits: &mut Vec<Transmit>) {
+        let Some(state) = self.view.get(id) else { return };
+        let generation = state.generation();
+        if Status::of(state).is_some_and(|s| s.is_dead_state() || s == Status::Shutdown) {
+            return;
+        }
+        let nonce = self.rng.next_u64();
+        let Some(p) = self.peers.get_mut(id) else { return };
+        if p.up || p.echo.is_some() || p.shutdown {
+            return;
+        }
+        p.echo = Some((nonce, now, generation));
+        self.metrics.echoes += 1;
+        self.send(id, Message::Echo(crate::Echo { nonce }), transmits);
+    }
+
+    fn new_peer(&self, now: Timestamp) -> Peer {
+        Peer {
+            window: ArrivalWindow::new(&self.config.detector, now),
+            up: false,
+            echo: None,
+            heard: now,
+            shutdown: false,
+            dead_state_since: None,
+            full_pages_until: now,
+        }
+    }
+
+    fn receive(&mut self, now: Timestamp, env: Envelope, transmits: &mut Vec<Transmit>, events: &mut Vec<Event>) {
+        let from = env.header.sender.clone();
+        if let Mode::Shadow { .. } = self.mode {
+            return self.receive_shadow(now, env, transmits, events);
+        }
+        if !matches!(self.mode, Mode::Running) {
+            self.metrics.ignored_not_gossiping += 1;
+            return;
+        }
+        match env.message {
+            Message::Syn(mut syn) => {
+                self.filter_page(&mut syn);
+                let built = handle_syn(&self.view, &syn, self.budget(), &mut self.rng);
+                self.note_built(built.left_out, built.context_error.is_some());
+                self.inflight.entry(from.clone()).or_default().ack_sent = Some(now);
+                self.send(&from, Message::Ack(built.message), transmits);
+            }
+            Message::Ack(ack) => {
+                // an ACK must answer a SYN of ours still in flight (the reference only
+                // checks that some SYN was ever sent, CASSANDRA-12653)
+                let entry = self.inflight.entry(from.clone()).or_default();
+                let answered =
+                    entry.syn_sent.take().is_some_and(|at| now.saturating_since(at) < self.config.exchange_timeout);
+                if !answered {
+                    self.metrics.unsolicited += 1;
+                    return;
+                }
+                let received = handle_ack(&self.view, &ack);
+                if received.context_error.is_some() {
+                    self.metrics.context_errors += 1;
+                }
+                self.apply(now, received.deltas, transmits, events);
+                if !matches!(self.mode, Mode::Running) {
+                    return; // this node learned it was removed
+                }
+                let built = build_ack2(&self.view, &received.requests, self.budget(), &mut self.rng);
+                self.note_built(built.left_out, false);
+                self.send(&from, Message::Ack2(built.message), transmits);
+                if received.resend.is_some() {
+                    let until = now + self.config.interval * 5;
+                    if let Some(p) = self.peers.get_mut(&from) {
+                        p.full_pages_until = until;
+                    }
+                    // the next full page at once: repeated resends walk every node
+                    self.send_syn(now, &from, PageForm::Full, transmits);
+                }
+            }
+            Message::Ack2(ack2) => {
+                let entry = self.inflight.entry(from.clone()).or_default();
+                let answered =
+                    entry.ack_sent.take().is_some_and(|at| now.saturating_since(at) < self.config.exchange_timeout);
+                if !answered {
+                    self.metrics.unsolicited += 1;
+                    return;
+                }
+                let received = handle_ack2(&self.view, &ack2);
+                if received.context_error.is_some() {
+                    self.metrics.context_errors += 1;
+                }
+                self.apply(now, received.deltas, transmits, events);
+            }
+            Message::Echo(e) => self.send(&from, Message::EchoReply(e), transmits),
+            Message::EchoReply(e) => {
+                let known = self.view.get(&from).map(EndpointState::generation);
+                if let Some(p) = self.peers.get_mut(&from)
+                    && p.echo.is_some_and(|(nonce, _, generation)| {
+                        nonce == e.nonce && generation == env.header.generation && known == Some(generation)
+                    })
+                {
+                    p.echo = None;
+                    p.up = true;
+                    p.window.heartbeat(&self.config.detector, now);
+                    events.push(Event::Alive { node: from });
+                }
+            }
+            Message::Shutdown => {
+                let known = self.view.get(&from).map(EndpointState::generation);
+                if known == Some(env.header.generation)
+                    && let Some(p) = self.peers.get_mut(&from)
+                {
+                    p.shutdown = true;
+                    p.echo = None;
+                    events.push(Event::ShutDown { node: from.clone() });
+                    self.mark_down(&from, events);
+                }
+            }
+        }
+    }
+
+    fn note_built(&mut self, left_out: usize, context_error: bool) {
+        if left_out > 0 {
+            self.metrics.budget_hits += 1;
+        }
+        if context_error {
+            self.metrics.context_errors += 1;
+        }
+    }
+
+    /// Drops digests of removed or quarantined nodes from a page, so they are not
+    /// requested.
+    fn filter_page(&self, syn: &mut Syn) {
+        let keep = |d: &crate::Digest| !self.blocked(&d.node, d.generation, d.max_version);
+        match &mut syn.page {
+            DigestPage::Listed(ds) => ds.retain(keep),
+            DigestPage::Range { digests, .. } => digests.retain(keep),
+            DigestPage::Compact(_) => {}
+        }
+    }
+
+    /// Applies deltas from a peer and turns what changed into events and echoes.
+    fn apply(
+        &mut self,
+        now: Timestamp,
+        mut deltas: Vec<Delta>,
+        transmits: &mut Vec<Transmit>,
+        events: &mut Vec<Event>,
+    ) {
+        let before = deltas.len();
+        deltas.retain(|d| !self.blocked(&d.node, d.generation, d.highest_version().unwrap_or(d.from)));
+        self.metrics.refused_removed += (before - deltas.len()) as u64;
+        let applied = self.view.apply(&deltas, now);
+        for ignored in &applied.ignored {
+            self.metrics.ignored_deltas[ignored_index(ignored)] += 1;
+            if let Ignored::OwnState { generation, version } = *ignored {
+                self.own_state_claimed(now, generation, version, events);
+            }
+        }
+        let mut removals = Vec::new();
+        for change in applied.changes {
+            match change {
+                Change::Joined { node, generation } => {
+                    let peer = self.new_peer(now);
+                    self.peers.insert(node.clone(), peer);
+                    self.members_changed = now;
+                    events.push(Event::Joined { node: node.clone(), generation });
+                    self.note_state(now, &node, &mut removals, events);
+                    self.mark_alive(now, &node, transmits);
+                }
+                Change::Restarted { node, previous, generation } => {
+                    let was_up = self.peers.get(&node).is_some_and(|p| p.up);
+                    let peer = self.new_peer(now);
+                    self.peers.insert(node.clone(), peer);
+                    if was_up {
+                        self.liveness_epoch += 1;
+                    }
+                    self.members_changed = now;
+                    events.push(Event::Restarted { node: node.clone(), previous, generation });
+                    self.note_state(now, &node, &mut removals, events);
+                    self.mark_alive(now, &node, transmits);
+                }
+                Change::Heartbeat { node, .. } => {
+                    if let Some(p) = self.peers.get_mut(&node) {
+                        p.window.heartbeat(&self.config.detector, now);
+                        p.heard = now;
+                        // a newer heartbeat of the same generation: it is running
+                        p.shutdown = false;
+                    }
+                    self.mark_alive(now, &node, transmits);
+                }
+                Change::Value { node, key, old, new } => {
+                    if key == Key::STATUS || key == removal::removed_key() {
+                        self.note_state(now, &node, &mut removals, events);
+                    }
+                    let old = old.and_then(|v| v.value);
+                    let new = new.and_then(|v| v.value);
+                    if old != new {
+                        events.push(Event::Changed { node, key, old, new });
+                    }
+                }
+                _ => {}
+            }
+        }
+        self.absorb_removals(now, &removals, events);
+    }
+
+    /// Reacts to a node's status and removal records after its state changed: a
+    /// node that enters a dead state or shuts down is marked down.
+    fn note_state(&mut self, now: Timestamp, node: &NodeId, removals: &mut Vec<Removal>, events: &mut Vec<Event>) {
+        let Some(state) = self.view.get(node) else { return };
+        if let Some(records) = state.live_value(&removal::removed_key()).and_then(|v| removal::decode(v.as_bytes())) {
+            removals.extend(records.into_iter().filter(|r| r.expires > now));
+        }
+        let status = Status::of(state);
+        let dead_state = status.as_ref().is_some_and(Status::is_dead_state);
+        let shutdown = status == Some(Status::Shutdown);
+        let mut down = false;
+        if let Some(p) = self.peers.get_mut(node) {
+            if dead_state {
+                p.dead_state_since.get_or_insert(now);
+            } else {
+                p.dead_state_since = None;
+            }
+            if shutdown {
+                p.shutdown = true;
+            }
+            down = dead_state || shutdown;
+        }
+        if down {
+            self.mark_down(node, events);
+        }
+    }
+
+    /// Applies removal records: forgets removed nodes, or goes silent if this node
+    /// is the one removed.
+    fn absorb_removals(&mut self, now: Timestamp, records: &[Removal], events: &mut Vec<Event>) {
+        for r in records {
+            if r.expires <= now {
+                continue;
+            }
+            if r.node == *self.local_id() {
+                if self.view.local_generation() <= r.generation && matches!(self.mode, Mode::Running) {
+                    self.mode = Mode::Removed;
+                    events.push(Event::SelfRemoved { removal: r.clone() });
+                }
+                continue;
+            }
+            let known = self.removed.get(&r.node);
+            if known.is_some_and(|k| k.generation >= r.generation && k.expires >= r.expires) {
+                continue;
+            }
+            self.removed.insert(r.node.clone(), r.clone());
+            if self.view.get(&r.node).is_some_and(|s| s.generation() <= r.generation) {
+                self.forget(now, &r.node);
+                events.push(Event::Removed { removal: r.clone() });
+            }
+        }
+    }
+
+    /// A peer holds state of this very node that this node does not have.
+    fn own_state_claimed(&mut self, now: Timestamp, generation: Generation, version: Version, events: &mut Vec<Event>) {
+        let mine = self.view.local_generation();
+        if generation == mine && version > self.view.local_state().max_version() {
+            if self.view.advance_local_version(version).is_ok() {
+                events.push(Event::VersionAdvanced { past: version });
+            }
+        } else if generation > mine && generation.is_believable(now) && generation.0 < u64::MAX {
+            let renewed = Generation(generation.0 + 1);
+            if self.view.renew_local_generation(renewed).is_ok() {
+                events.push(Event::GenerationRenewed { previous: mine, generation: renewed });
+            }
+        }
+    }
+
+    // ----- shadow round -----
+
+    fn shadow_tick(&mut self, now: Timestamp, transmits: &mut Vec<Transmit>, events: &mut Vec<Event>) {
+        let Mode::Shadow { started, next_try, attempts, states, .. } = &mut self.mode else { return };
+        if now.saturating_since(*started) >= self.config.shadow_timeout {
+            // Cassandra: a non-seed gives up (its caller decides), a seed carries on
+            events.push(Event::ShadowRound { states: Vec::new(), timed_out: true });
+            self.mode = Mode::AwaitingJoin;
+            return;
+        }
+        if now < *next_try {
+            return;
+        }
+        *next_try = now + self.config.shadow_retry;
+        *attempts += 1;
+        let mut targets: Vec<NodeId> =
+            self.config.seeds.iter().filter(|s| *s != self.view.local_id()).cloned().collect();
+        if *attempts > 1 {
+            // from the second attempt on, every node heard of so far too
+            targets.extend(states.keys().filter(|id| *id != self.view.local_id()).cloned());
+            targets.sort();
+            targets.dedup();
+        }
+        for to in targets {
+            self.inflight.entry(to.clone()).or_default().syn_sent = Some(now);
+            self.send(&to, Message::Syn(Syn { page: DigestPage::Listed(Vec::new()) }), transmits);
+        }
+    }
+
+    fn receive_shadow(
+        &mut self,
+        now: Timestamp,
+        env: Envelope,
+        transmits: &mut Vec<Transmit>,
+        events: &mut Vec<Event>,
+    ) {
+        let from = env.header.sender;
+        match env.message {
+            // another shadow round: an empty answer; anything else is not answered
+            Message::Syn(Syn { page: DigestPage::Listed(ds) }) if ds.is_empty() => {
+                self.send(&from, Message::Ack(crate::Ack::default()), transmits);
+            }
+            Message::Ack(ack) => {
+                let received = handle_ack(&self.view, &ack);
+                let local = self.view.local_id().clone();
+                let seeds: BTreeSet<NodeId> = self.config.seeds.iter().filter(|s| **s != local).cloned().collect();
+                let Mode::Shadow { states, quiet_seeds, .. } = &mut self.mode else { return };
+                if received.deltas.is_empty() {
+                    // the responder is in its own shadow round
+                    quiet_seeds.insert(from);
+                    if !seeds.is_empty() && seeds.is_subset(quiet_seeds) {
+                        // every seed is starting too: nothing to learn
+                        events.push(Event::ShadowRound { states: Vec::new(), timed_out: false });
+                        self.mode = Mode::AwaitingJoin;
+                    }
+                    return;
+                }
+                for d in &received.deltas {
+                    if !d.generation.is_believable(now) || d.from != Version::ZERO {
+                        continue;
+                    }
+                    let incoming = EndpointState::from_parts(
+                        d.generation,
+                        d.heartbeat.unwrap_or(Version::ZERO),
+                        d.values.iter().cloned(),
+                        d.purged,
+                    );
+                    let merged = match states.get(&d.node) {
+                        Some(s) => s.join(&incoming),
+                        None => incoming,
+                    };
+                    states.insert(d.node.clone(), merged);
+                }
+                // the reference's exit: unless the answer shows this node's own entry
+                // alive and still without a HOST_ID (another answer may have more)
+                let own = states.get(&local);
+                let undecided = own.is_some_and(|s| {
+                    s.live_value(&Key::HOST_ID).is_none() && !Status::of(s).is_some_and(|st| st.is_dead_state())
+                });
+                if undecided {
+                    return;
+                }
+                let learned: Vec<(NodeId, EndpointState)> = core::mem::take(states).into_iter().collect();
+                events.push(Event::ShadowRound { states: learned, timed_out: false });
+                self.mode = Mode::AwaitingJoin;
+            }
+            _ => self.metrics.ignored_not_gossiping += 1,
+        }
+    }
+}
+
+/// A removal was refused. Nothing changed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RemoveError {
+    /// A node cannot remove itself (use [`Gossiper::shutdown`]).
+    #[error("a node cannot remove itself")]
+    Local,
+    /// The node is not known here, so its generation is not either.
+    #[error("unknown node")]
+    Unknown,
+    /// Writing the removal record failed.
+    #[error("writing the removal record: {0}")]
+    Write(WriteError),
+}
