@@ -120,7 +120,8 @@ impl Config {
         Config {
             interval: Duration::from_secs(2),
             max_message_bytes: 1_400,
-            limits: Limits { max_value_len: 1_024, ..Limits::default() },
+            // what fits beside the worst case of 255-byte ids and keys
+            limits: Limits { max_value_len: 512, ..Limits::default() },
             detector: DetectorConfig {
                 threshold: 12.0,
                 max_interval: Duration::from_secs(4),
@@ -185,4 +186,26 @@ pub enum ConfigError {
     /// A detector window under 2 samples or a threshold that is not positive.
     #[error("detector window must hold 2 samples and its threshold be positive")]
     Detector,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_preset_is_valid() {
+        let cluster = ClusterName::new("a-cluster-name").unwrap();
+        for config in [Config::new(cluster.clone()), Config::lan(cluster.clone()), Config::wan(cluster)] {
+            assert_eq!(config.validate(), Ok(()), "{config:?}");
+        }
+    }
+
+    #[test]
+    fn a_value_that_cannot_fit_a_message_is_refused() {
+        let mut config = Config::new(ClusterName::new("c").unwrap());
+        config.max_message_bytes = 1_400;
+        assert!(matches!(config.validate(), Err(ConfigError::ValueDoesNotFit { .. })));
+        config.limits.max_value_len = 512;
+        assert_eq!(config.validate(), Ok(()));
+    }
 }

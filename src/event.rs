@@ -2,7 +2,7 @@
 
 use alloc::vec::Vec;
 
-use crate::{Generation, Key, NodeId, Removal, Timestamp, Value, Version};
+use crate::{Generation, Key, NodeId, Removal, Timestamp, Value};
 
 /// Bytes to send to a peer. The driver maps the node id to an address.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -93,16 +93,11 @@ pub enum Event {
         /// The removal.
         removal: Removal,
     },
-    /// A peer holds a newer version of this node's state (of its current
-    /// generation) than this node has, typically from before a crash: the local
-    /// version counter moved past it.
-    VersionAdvanced {
-        /// The version claimed.
-        past: Version,
-    },
-    /// A peer holds a newer generation of this node (this node started with a
-    /// generation older than one it used before: its clock went back, or another
-    /// process uses the same id): this node moved to a newer one, keeping its values.
+    /// A peer holds state of this node that this process never wrote: a newer
+    /// version of its generation (it restarted without a newer generation) or a
+    /// newer generation (its clock went back, or another process uses the same
+    /// id). It moved to a newer generation, keeping its current values, so that
+    /// peers replace the earlier incarnation's state whole.
     GenerationRenewed {
         /// The generation it had.
         previous: Generation,

@@ -933,18 +933,24 @@ impl<R: rand_core::Rng> Gossiper<R> {
         }
     }
 
-    /// A peer holds state of this very node that this node does not have.
+    /// A peer holds state of this very node that this node never wrote: a newer
+    /// version of its current generation, or a newer generation. Either way an
+    /// earlier incarnation used them and this process has lost that state, so it
+    /// moves past them to a newer generation, keeping its current values: peers then
+    /// replace the old incarnation's state whole, keys it had included, rather than
+    /// keep old keys this process no longer knows of. (Only advancing the version
+    /// would leave values written before the advance below what peers hold, and the
+    /// old incarnation's other keys in their views.)
     fn own_state_claimed(&mut self, now: Timestamp, generation: Generation, version: Version, events: &mut Vec<Event>) {
         let mine = self.view.local_generation();
-        if generation == mine && version > self.view.local_state().max_version() {
-            if self.view.advance_local_version(version).is_ok() {
-                events.push(Event::VersionAdvanced { past: version });
-            }
-        } else if generation > mine && generation.is_believable(now) && generation.0 < u64::MAX {
-            let renewed = Generation(generation.0 + 1);
-            if self.view.renew_local_generation(renewed).is_ok() {
-                events.push(Event::GenerationRenewed { previous: mine, generation: renewed });
-            }
+        let newer_version = generation == mine && version > self.view.local_state().max_version();
+        let newer_generation = generation > mine && generation.is_believable(now);
+        if !(newer_version || newer_generation) || generation.0 == u64::MAX {
+            return;
+        }
+        let renewed = Generation(generation.0.max(mine.0) + 1);
+        if self.view.renew_local_generation(renewed).is_ok() {
+            events.push(Event::GenerationRenewed { previous: mine, generation: renewed });
         }
     }
 
@@ -1052,4 +1058,23 @@ pub enum RemoveError {
     /// Writing the removal record failed.
     #[error("writing the removal record: {0}")]
     Write(WriteError),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Memory per monitored peer with default settings: the bookkeeping, its
+    /// arrival window and its in-flight record (its gossiped state is the view's).
+    #[test]
+    fn a_monitored_peer_costs_under_1_kib() {
+        let config = Config::new(crate::ClusterName::new("c").unwrap());
+        let window = ArrivalWindow::new(&config.detector, Timestamp::from_secs(0));
+        // the map node (key + value) is the peer's share of the BTreeMap
+        let per_peer = core::mem::size_of::<(NodeId, Peer)>() - core::mem::size_of::<ArrivalWindow>()
+            + window.memory()
+            + core::mem::size_of::<(NodeId, Inflight)>();
+        println!("detector and bookkeeping per peer: {per_peer} bytes");
+        assert!(per_peer <= 1024, "{per_peer} bytes per peer");
+    }
 }

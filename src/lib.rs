@@ -9,11 +9,13 @@
 //! simulates deterministically (same inputs and seed, same bytes out), fuzzes and
 //! model-checks.
 //!
-//! This crate is the core: the replicated state ([`View`], [`EndpointState`]),
-//! the three-message reconciliation round as pure functions ([`build_syn`],
-//! [`handle_syn`], [`handle_ack`], [`build_ack2`], [`handle_ack2`]), merging
-//! ([`View::apply`], [`EndpointState::join`]) and the wire format ([`Envelope`],
-//! [`Codec`]). The protocol is described on the [`message`](Message) types.
+//! Most users drive a [`Gossiper`]: one node, with rounds, peer choice, failure
+//! detection and the node lifecycle; its docs show the driving loop. Underneath
+//! are the replicated state ([`View`], [`EndpointState`]), the three-message
+//! reconciliation round as pure functions ([`build_syn`], [`handle_syn`],
+//! [`handle_ack`], [`build_ack2`], [`handle_ack2`]), merging ([`View::apply`],
+//! [`EndpointState::join`]) and the wire format ([`Envelope`], [`Codec`]). The
+//! protocol is described on the [`message`](Message) types.
 //!
 //! # A round by hand
 //!

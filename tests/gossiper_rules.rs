@@ -1,0 +1,318 @@
+//! One test per rule of the reference Gossiper that the scenarios do not pin down.
+
+mod support;
+
+use core::time::Duration;
+
+use rand_chacha::ChaCha8Rng;
+use rand_chacha::rand_core::SeedableRng;
+use rumormill::{
+    Ack, ClusterName, Config, Delta, Echo, Envelope, Event, Generation, Gossiper, Header, Key, Message, NodeId, Status,
+    Timestamp, Version,
+};
+use support::{Cluster, T0, id};
+
+fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+fn config(seeds: &[usize]) -> Config {
+    let mut c = Config::new(ClusterName::new("scenario").unwrap());
+    c.seeds = seeds.iter().map(|&i| id(i)).collect();
+    c
+}
+
+fn node(i: usize, generation: u64, now: Timestamp) -> Gossiper<ChaCha8Rng> {
+    Gossiper::new(config(&[0]), id(i), Generation(generation), now, ChaCha8Rng::seed_from_u64(i as u64)).unwrap()
+}
+
+fn envelope(from: usize, generation: u64, message: Message) -> Vec<u8> {
+    let header =
+        Header { cluster: ClusterName::new("scenario").unwrap(), sender: id(from), generation: Generation(generation) };
+    Envelope { header, message }.encode()
+}
+
+fn everyone_up(c: &Cluster) -> bool {
+    c.converged() && c.running().into_iter().all(|j| c.all_see(j, true))
+}
+
+#[test]
+fn an_ack_that_answers_no_syn_of_ours_is_not_applied() {
+    let now = Timestamp::from_secs(T0);
+    let mut a = node(0, T0, now);
+    let delta = Delta {
+        node: id(1),
+        generation: Generation(T0),
+        from: Version::ZERO,
+        purged: Version::ZERO,
+        heartbeat: Some(Version(9)),
+        values: vec![],
+    };
+    let ack = Message::Ack(Ack { deltas: vec![delta], ..Ack::default() });
+    let out = a.handle_datagram(now, &envelope(1, T0, ack));
+    assert!(out.transmits.is_empty(), "no ACK2 for an ACK that answers nothing");
+    assert!(a.view().get(&id(1)).is_none(), "its state was not applied");
+    assert_eq!(a.metrics().unsolicited, 1);
+}
+
+#[test]
+fn an_unsolicited_ack2_is_not_applied_either() {
+    let now = Timestamp::from_secs(T0);
+    let mut a = node(0, T0, now);
+    let delta = Delta {
+        node: id(1),
+        generation: Generation(T0),
+        from: Version::ZERO,
+        purged: Version::ZERO,
+        heartbeat: Some(Version(9)),
+        values: vec![],
+    };
+    let ack2 = Message::Ack2(rumormill::Ack2 { deltas: vec![delta], compact: None });
+    a.handle_datagram(now, &envelope(1, T0, ack2));
+    assert!(a.view().get(&id(1)).is_none());
+    assert_eq!(a.metrics().unsolicited, 1);
+}
+
+#[test]
+fn a_node_is_marked_up_only_by_an_echo_from_its_current_generation() {
+    let now = Timestamp::from_secs(T0);
+    let codec = rumormill::Codec::new(ClusterName::new("scenario").unwrap());
+    let mut a = node(1, T0, now);
+    let mut seed = node(0, T0, now);
+    // a round: a's SYN, the seed's ACK; a learns the seed's state by hearsay
+    let syn = a.handle_timeout(now + secs(1)).transmits.remove(0);
+    let ack = seed.handle_datagram(now + secs(1), &syn.bytes).transmits.remove(0);
+    let out = a.handle_datagram(now + secs(1), &ack.bytes);
+    assert!(out.events.iter().any(|e| matches!(e, Event::Joined { .. })));
+    assert!(!a.is_up(&id(0)), "known, but not up on hearsay");
+    let nonce = out
+        .transmits
+        .iter()
+        .find_map(|t| match codec.decode(&t.bytes).unwrap().message {
+            Message::Echo(e) => Some(e.nonce),
+            _ => None,
+        })
+        .expect("an echo to the new node");
+    // a reply from another generation of it, or with another nonce, does not count
+    a.handle_datagram(now + secs(1), &envelope(0, T0 + 7, Message::EchoReply(Echo { nonce })));
+    a.handle_datagram(now + secs(1), &envelope(0, T0, Message::EchoReply(Echo { nonce: nonce ^ 1 })));
+    assert!(!a.is_up(&id(0)));
+    // its own answer does
+    let out = a.handle_datagram(now + secs(1), &envelope(0, T0, Message::EchoReply(Echo { nonce })));
+    assert!(a.is_up(&id(0)));
+    assert_eq!(out.events, vec![Event::Alive { node: id(0) }]);
+}
+
+#[test]
+fn time_going_back_and_early_or_repeated_timeouts_are_harmless() {
+    let now = Timestamp::from_secs(T0);
+    let mut a = node(0, T0, now);
+    let first = a.handle_timeout(now + secs(2));
+    let rounds = a.metrics().rounds;
+    assert!(rounds >= 1);
+    // the same time again, an earlier time, and a time before the deadline
+    for t in [now + secs(2), now, Timestamp::from_secs(0), now + Duration::from_millis(2100)] {
+        let out = a.handle_timeout(t);
+        assert!(out.transmits.is_empty() && out.events.is_empty());
+        assert!(out.next_deadline >= first.next_deadline.min(out.next_deadline));
+    }
+    assert_eq!(a.metrics().rounds, rounds, "no extra round");
+    // the deadline always moves forward once it is met
+    let d = a.next_deadline();
+    a.handle_timeout(d);
+    assert!(a.next_deadline() > d);
+}
+
+#[test]
+fn the_shadow_round_learns_from_the_seeds_without_joining() {
+    let mut c = Cluster::new(3, &[0], |_| {}, 12);
+    for i in 0..3 {
+        c.set(i, "HOST_ID", &format!("host-{i}"));
+    }
+    c.run_while_not(secs(30), everyone_up).expect("converges");
+    // node 3 starts with a shadow round
+    let now = c.now;
+    let mut d =
+        Gossiper::new_shadow(config(&[0]), id(3), Generation(T0 + 100), now, ChaCha8Rng::seed_from_u64(3)).unwrap();
+    let out = d.handle_timeout(now);
+    assert_eq!(out.transmits.len(), 1, "an empty SYN to the seed");
+    assert_eq!(out.transmits[0].to, id(0));
+    let ack = c.node_mut(0).handle_datagram(now, &out.transmits[0].bytes);
+    assert_eq!(ack.transmits.len(), 1);
+    let done = d.handle_datagram(now, &ack.transmits[0].bytes);
+    let Some(Event::ShadowRound { states, timed_out }) = done.events.first() else { panic!("no shadow round event") };
+    assert!(!timed_out);
+    assert_eq!(states.len(), 3, "every known state");
+    assert!(states.iter().all(|(_, s)| s.live_value(&Key::HOST_ID).is_some()));
+    assert_eq!(d.view().len(), 1, "nothing was applied");
+    // while waiting to join it does not gossip
+    assert!(d.handle_timeout(now + secs(10)).transmits.is_empty());
+    d.join(now + secs(10));
+    assert!(!d.handle_timeout(now + secs(12)).transmits.is_empty(), "gossips after join");
+}
+
+#[test]
+fn the_shadow_round_retries_and_times_out_like_the_reference() {
+    let now = Timestamp::from_secs(T0);
+    let mut d =
+        Gossiper::new_shadow(config(&[0, 1]), id(3), Generation(T0), now, ChaCha8Rng::seed_from_u64(3)).unwrap();
+    let mut syns = 0;
+    let mut t = now;
+    let mut timed_out = false;
+    while t <= now + secs(40) {
+        let out = d.handle_timeout(t);
+        syns += out.transmits.len();
+        timed_out |= out.events.iter().any(|e| matches!(e, Event::ShadowRound { timed_out: true, .. }));
+        t = t + secs(1);
+    }
+    // the seeds never answer: an empty SYN to each of 2 seeds at 0, 5, ..., 25 s
+    assert_eq!(syns, 2 * 6);
+    assert!(timed_out, "gives up after RING_DELAY (30 s)");
+    // a responder in its own shadow round answers an empty SYN with an empty ACK
+    let mut e = Gossiper::new_shadow(config(&[0]), id(4), Generation(T0), now, ChaCha8Rng::seed_from_u64(4)).unwrap();
+    let syn = Message::Syn(rumormill::Syn { page: rumormill::DigestPage::Listed(vec![]) });
+    let out = e.handle_datagram(now, &envelope(3, T0, syn));
+    assert_eq!(out.transmits.len(), 1);
+    let codec = rumormill::Codec::new(ClusterName::new("scenario").unwrap());
+    assert_eq!(codec.decode(&out.transmits[0].bytes).unwrap().message, Message::Ack(Ack::default()));
+}
+
+#[test]
+fn a_node_settles_once_membership_stops_changing() {
+    let mut c = Cluster::new(6, &[0], |_| {}, 13);
+    c.run_for(Duration::from_millis(1500));
+    assert!(!c.node(3).is_settled(c.now), "not before settle_min");
+    let took = c.run_while_not(secs(30), |c| c.running().into_iter().all(|i| c.node(i).is_settled(c.now)));
+    assert!(took.is_some(), "settles");
+    // a change of a non-chatter key unsettles it; a chatter key does not
+    c.set(2, "LOAD", "3.0");
+    c.run_for(secs(2));
+    assert!(c.node(3).is_settled(c.now), "LOAD is chatter");
+    c.set(2, "SCHEMA", "v2");
+    c.run_while_not(secs(10), |c| c.values(3, 2).contains_key("SCHEMA")).expect("spreads");
+    assert!(!c.node(3).is_settled(c.now), "SCHEMA is not");
+}
+
+#[test]
+fn a_node_moves_past_versions_of_its_own_state_from_before_a_crash() {
+    let mut c = Cluster::new(3, &[0], |_| {}, 14);
+    for v in 0..30 {
+        c.set(1, "counter", &v.to_string());
+    }
+    c.run_while_not(secs(30), everyone_up).expect("converges");
+    let before = c.node(0).view().get(&id(1)).unwrap().max_version();
+    // node 1 crashes and comes back with the same generation: its counter starts
+    // over, below the versions peers hold of it
+    c.crash(1);
+    let now = c.now;
+    c.nodes[1] =
+        Some(Gossiper::new(c.config.clone(), id(1), Generation(T0), now, ChaCha8Rng::seed_from_u64(99)).unwrap());
+    c.set(1, "fresh", "after the crash");
+    assert!(c.node(1).view().local_state().max_version() < before);
+    c.run_while_not(secs(60), |c| c.values(0, 1).contains_key("fresh") && c.values(2, 1).contains_key("fresh"))
+        .expect("its values written after the crash spread");
+    assert!(c.count(1, |e| matches!(e, Event::GenerationRenewed { .. })) >= 1, "it moved past the old versions");
+    for i in [0, 2] {
+        assert!(!c.values(i, 1).contains_key("counter"), "the lost incarnation's keys are gone at node {i}");
+    }
+}
+
+#[test]
+fn a_node_renews_a_generation_older_than_one_peers_hold() {
+    let mut c = Cluster::new(3, &[0], |_| {}, 15);
+    c.run_while_not(secs(30), everyone_up).expect("converges");
+    // node 2 comes back with an older generation (its clock went back)
+    c.crash(2);
+    let now = c.now;
+    c.nodes[2] =
+        Some(Gossiper::new(c.config.clone(), id(2), Generation(T0 - 100), now, ChaCha8Rng::seed_from_u64(98)).unwrap());
+    c.set(2, "STATUS", "NORMAL");
+    c.run_while_not(secs(60), |c| c.values(0, 2).get("STATUS").is_some_and(|s| s == "NORMAL") && c.all_see(2, true))
+        .expect("renewed and seen");
+    let renewed = c.events[2].iter().find_map(|(_, e)| match e {
+        Event::GenerationRenewed { generation, .. } => Some(*generation),
+        _ => None,
+    });
+    assert!(renewed.is_some_and(|g| g.0 > T0));
+}
+
+#[test]
+fn at_most_one_exchange_is_in_flight_per_peer() {
+    let now = Timestamp::from_secs(T0);
+    let mut a = node(1, T0, now);
+    // the seed never answers: with a 2 s exchange timeout and 1 s rounds, a SYN
+    // goes to it every other round, not every round
+    let mut syns = 0;
+    for s in 0..20 {
+        let out = a.handle_timeout(now + secs(s));
+        syns += out.transmits.iter().filter(|t| t.to == id(0)).count();
+    }
+    assert!((9..=11).contains(&syns), "{syns} SYNs in 20 rounds");
+}
+
+#[test]
+fn left_states_expire_and_are_quarantined() {
+    let mut c = Cluster::new(4, &[0], |cfg| cfg.dead_state_expiry = Duration::from_secs(20), 16);
+    c.run_while_not(secs(30), everyone_up).expect("converges");
+    let now = c.now;
+    let out = c.node_mut(3).set_status(now, Status::Left).unwrap();
+    c.absorb(3, out);
+    c.run_while_not(secs(10), |c| c.all_see(3, false)).expect("LEFT is a dead state");
+    c.crash(3); // it is gone
+    c.run_while_not(secs(60), |c| (0..3).all(|i| c.node(i).view().get(&id(3)).is_none()))
+        .expect("evicted after the expiry");
+    for i in 0..3 {
+        assert_eq!(c.count(i, |e| matches!(e, Event::Evicted { node } if *node == id(3))), 1);
+    }
+}
+
+#[test]
+fn silent_fat_clients_are_evicted() {
+    let mut c = Cluster::new(4, &[0], |cfg| cfg.fat_client = Some((Key::TOKENS, Duration::from_secs(10))), 17);
+    for i in 0..3 {
+        c.set(i, "TOKENS", "-42");
+    }
+    c.run_while_not(secs(30), everyone_up).expect("converges");
+    c.crash(3); // no TOKENS: a fat client
+    c.crash(2); // a token owner
+    c.run_for(secs(90));
+    for i in 0..2 {
+        assert!(c.node(i).view().get(&id(3)).is_none(), "the silent fat client is evicted");
+        assert!(c.node(i).view().get(&id(2)).is_some(), "a dead token owner is kept");
+    }
+}
+
+#[test]
+fn snapshots_are_shared_until_something_changes() {
+    let mut c = Cluster::new(3, &[0], |_| {}, 18);
+    c.run_while_not(secs(30), everyone_up).expect("converges");
+    let a = c.node_mut(0).snapshot();
+    let b = c.node_mut(0).snapshot();
+    assert!(std::sync::Arc::ptr_eq(&a, &b), "unchanged: the same snapshot");
+    assert_eq!(a.members.len(), 3);
+    assert_eq!(a.live().count(), 3);
+    c.run_for(secs(2));
+    let d = c.node_mut(0).snapshot();
+    assert!(d.revision > a.revision, "heartbeats changed the view");
+    // snapshots can go to other threads
+    let handle = std::thread::spawn(move || d.members.len());
+    assert_eq!(handle.join().unwrap(), 3);
+}
+
+#[test]
+fn messages_for_another_cluster_garbage_and_our_own_are_counted_and_ignored() {
+    let now = Timestamp::from_secs(T0);
+    let mut a = node(0, T0, now);
+    let other = Envelope {
+        header: Header { cluster: ClusterName::new("other").unwrap(), sender: id(1), generation: Generation(T0) },
+        message: Message::Shutdown,
+    }
+    .encode();
+    a.handle_datagram(now, &other);
+    a.handle_datagram(now, b"garbage");
+    a.handle_datagram(now, &envelope(0, T0, Message::Shutdown));
+    let m = a.metrics();
+    assert_eq!((m.wrong_cluster, m.decode_errors, m.from_self), (1, 1, 1));
+    assert_eq!(a.view().len(), 1);
+    let _ = NodeId::new("x").unwrap();
+}
