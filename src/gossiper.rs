@@ -115,6 +115,17 @@ fn ignored_index(i: &Ignored) -> usize {
 /// than one already seen is treated as that one. The same inputs and seed give the
 /// same outputs, byte for byte.
 ///
+/// # Backpressure
+///
+/// At most one exchange is in flight per peer: no new SYN goes to a peer whose
+/// last SYN is unanswered (until `Config::exchange_timeout`). Incoming messages are
+/// answered as they are handed in, so nothing queues inside the node: Scylla's
+/// out-of-memory crashes came from queues of pending ACKs, and its fix (a newer SYN
+/// from a peer replaces a queued one) is what this design does by construction. An
+/// ACK is applied only if it answers our SYN to that peer still in flight, an ACK2
+/// only if it answers our ACK; anything else is counted in
+/// [`Metrics::unsolicited`] and dropped.
+///
 /// ```
 /// use rand_chacha::{ChaCha8Rng, rand_core::SeedableRng};
 /// use rumormill::{ClusterName, Config, Generation, Gossiper, Key, NodeId, Timestamp};
