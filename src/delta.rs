@@ -113,6 +113,16 @@ pub(crate) fn fill<R: rand_core::Rng + ?Sized>(cands: Vec<Candidate<'_>>, room: 
         if taken < fields.len() {
             out.left_out += 1;
         }
+        // The planted bug of the `mutant` feature: the reference's rule of always
+        // attaching the current heartbeat, even to a delta cut short, which raises
+        // the receiver's max version past fields it never got.
+        #[cfg(feature = "mutant")]
+        if hb.is_none() && c.state.heartbeat() > c.from && c.state.heartbeat() <= c.state.max_version() {
+            let attached = Some(above(c.from, c.state.heartbeat()));
+            if head_len(c, attached, values.len()) + values_len <= *room {
+                hb = attached;
+            }
+        }
         let stale_hb = c.state.heartbeat();
         if hb.is_none() && stale_hb > Version::ZERO && stale_hb <= c.from {
             let with_stale = Some(Offset::AtOrBelow(c.from.0 - stale_hb.0));
