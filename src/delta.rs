@@ -62,18 +62,25 @@ fn above(from: Version, v: Version) -> Offset {
 /// like any other here). A heartbeat at or below `from` carries nothing new and
 /// is attached, as the reference does, only to a delta that has something else.
 pub(crate) fn fill<R: rand_core::Rng + ?Sized>(cands: Vec<Candidate<'_>>, room: &mut usize, rng: &mut R) -> Filled {
-    // rank light keys (missing fields, tie-break, index); build field lists only
-    // for the candidates visited
-    let mut ranked: Vec<(usize, u64, usize)> = cands
-        .iter()
-        .enumerate()
-        .filter_map(|(i, c)| {
-            let missing = c.state.count_after(c.from);
-            (missing > 0).then(|| (missing, rng.next_u64(), i))
-        })
-        .collect();
-    ranked.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-
+    // Ranking only decides what is left out: when every candidate fits whole, take
+    // them in the order given, without drawing tie-breaks or sorting.
+    let whole: Vec<usize> = cands.iter().map(whole_len).collect();
+    let ranked: Vec<(usize, u64, usize)> = if whole.iter().sum::<usize>() <= *room {
+        (0..cands.len()).filter(|&i| whole[i] > 0).map(|i| (0, 0, i)).collect()
+    } else {
+        // rank light keys (missing fields, tie-break, index); build field lists
+        // only for the candidates visited
+        let mut r: Vec<(usize, u64, usize)> = cands
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| {
+                let missing = c.state.count_after(c.from);
+                (missing > 0).then(|| (missing, rng.next_u64(), i))
+            })
+            .collect();
+        r.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        r
+    };
     let mut out = Filled::default();
     for &(_, _, i) in &ranked {
         let c = &cands[i];
@@ -163,7 +170,39 @@ pub(crate) fn fill<R: rand_core::Rng + ?Sized>(cands: Vec<Candidate<'_>>, room: 
             }),
         }
     }
-    out.full.sort_unstable_by(|a, b| a.node.cmp(&b.node));
-    out.compact.sort_unstable_by_key(|d| d.index);
+    if !out.full.is_sorted_by(|a, b| a.node < b.node) {
+        out.full.sort_unstable_by(|a, b| a.node.cmp(&b.node));
+    }
+    if !out.compact.is_sorted_by_key(|d| d.index) {
+        out.compact.sort_unstable_by_key(|d| d.index);
+    }
     out
+}
+
+/// The encoded length of a candidate's whole delta (every field it is missing, and
+/// a stale heartbeat), or 0 if it is missing nothing.
+fn whole_len(c: &Candidate<'_>) -> usize {
+    let fields = c.state.fields_after(c.from);
+    if fields.is_empty() {
+        return 0;
+    }
+    let mut hb = None;
+    let mut values = 0usize;
+    let mut len = 0usize;
+    let mut prev = c.from;
+    for f in &fields {
+        match f {
+            Field::Heartbeat(v) => hb = Some(above(c.from, *v)),
+            Field::Value(k, vv) => {
+                len += field_len(k, vv.version.0.saturating_sub(prev.0).saturating_sub(1), &vv.value);
+                prev = vv.version;
+                values += 1;
+            }
+        }
+    }
+    let stale = c.state.heartbeat();
+    if hb.is_none() && stale > Version::ZERO && stale <= c.from {
+        hb = Some(Offset::AtOrBelow(c.from.0 - stale.0));
+    }
+    head_len(c, hb, values) + len
 }

@@ -130,14 +130,17 @@ impl ArrivalWindow {
         if self.len == self.ring.len() {
             let old = self.ring[self.next];
             self.sum -= u64::from(old);
-            self.sum_sq -= u128::from(old) * u128::from(old);
+            self.sum_sq -= u128::from(u64::from(old) * u64::from(old));
         } else {
             self.len += 1;
         }
         self.ring[self.next] = interval;
         self.sum += u64::from(interval);
-        self.sum_sq += u128::from(interval) * u128::from(interval);
-        self.next = (self.next + 1) % self.ring.len();
+        self.sum_sq += u128::from(u64::from(interval) * u64::from(interval));
+        self.next += 1;
+        if self.next == self.ring.len() {
+            self.next = 0;
+        }
     }
 
     /// Records a heartbeat at `now`. The interval since the last one is kept unless

@@ -89,7 +89,7 @@ pub struct BuiltSyn {
 /// Fails only if not even one node's entry fits.
 pub fn build_syn(view: &View, budget: Budget, start: Option<&NodeId>, form: PageForm) -> Result<BuiltSyn, BudgetError> {
     // a start past the last node (it may have been removed since) wraps around
-    let range_start = start.filter(|s| view.nodes().range::<NodeId, _>((*s)..).next().is_some()).cloned();
+    let range_start = start.filter(|s| view.nodes().as_slice().last().is_some_and(|(last, _)| last >= *s)).cloned();
     let tail = NodeRange::new(range_start.clone(), None).unwrap_or(NodeRange::FULL);
     let members = view.range(&tail);
     let start_len = range_start.as_ref().map_or(1, node_id_len);
@@ -142,6 +142,12 @@ pub(crate) fn members_hash<'a>(members: impl Iterator<Item = (&'a NodeId, &'a En
     h.finish()
 }
 
+/// The members hash of `list`, the view's members in `range`: cached for the whole
+/// view.
+fn range_hash(view: &View, range: &NodeRange, list: &[(NodeId, EndpointState)]) -> u64 {
+    if *range == NodeRange::FULL { view.members_hash() } else { members_hash(list.iter().map(|(k, v)| (k, v))) }
+}
+
 /// The check over a compact page's full values.
 pub(crate) fn digest_check(members: u64, entries: impl Iterator<Item = (Version, Version)>) -> u64 {
     let mut h = Hasher64::new(DIGEST_CHECK);
@@ -154,8 +160,8 @@ pub(crate) fn digest_check(members: u64, entries: impl Iterator<Item = (Version,
 }
 
 fn compact_digest(view: &View, range: NodeRange) -> CompactDigest {
-    let list: Vec<(&NodeId, &EndpointState)> = view.range(&range).collect();
-    let members = members_hash(list.iter().copied());
+    let list = view.nodes().range(&range);
+    let members = range_hash(view, &range, list);
     let check = digest_check(members, list.iter().map(|(_, s)| (s.max_version(), s.purged())));
     let versions = list.iter().map(|(_, s)| s.max_version().0 as u16).collect();
     CompactDigest { context: Context { range, members }, check, versions }
@@ -179,14 +185,14 @@ pub enum ContextError {
 /// The members of a context, as this view knows them, verified against its hash.
 pub(crate) struct Members<'a> {
     pub(crate) context: Context,
-    pub(crate) list: Vec<(&'a NodeId, &'a EndpointState)>,
+    pub(crate) list: &'a [(NodeId, EndpointState)],
 }
 
 impl<'a> Members<'a> {
     /// This view's members in `context.range`, if their hash matches.
     pub(crate) fn verify(view: &'a View, context: &Context) -> Result<Members<'a>, ContextError> {
-        let list: Vec<_> = view.range(&context.range).collect();
-        if members_hash(list.iter().copied()) != context.members {
+        let list = view.nodes().range(&context.range);
+        if range_hash(view, &context.range, list) != context.members {
             return Err(ContextError::MembersDiffer(context.range.clone()));
         }
         Ok(Members { context: context.clone(), list })
@@ -194,18 +200,18 @@ impl<'a> Members<'a> {
 
     /// This view's members in `range`, with their current hash.
     pub(crate) fn current(view: &'a View, range: &NodeRange) -> Members<'a> {
-        let list: Vec<_> = view.range(range).collect();
-        let members = members_hash(list.iter().copied());
+        let list = view.nodes().range(range);
+        let members = range_hash(view, range, list);
         Members { context: Context { range: range.clone(), members }, list }
     }
 
     pub(crate) fn get(&self, index: u32) -> Result<(&'a NodeId, &'a EndpointState), ContextError> {
-        self.list.get(index as usize).copied().ok_or(ContextError::BadIndex)
+        self.list.get(index as usize).map(|(id, s)| (id, s)).ok_or(ContextError::BadIndex)
     }
 
     /// Index of `node` among the members.
     pub(crate) fn index_of(&self, node: &NodeId) -> Option<u32> {
-        self.list.binary_search_by(|(id, _)| (*id).cmp(node)).ok().map(|i| i as u32)
+        self.list.binary_search_by(|(id, _)| id.cmp(node)).ok().map(|i| i as u32)
     }
 }
 

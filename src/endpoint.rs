@@ -29,7 +29,7 @@ use crate::{Digest, Generation, Key, NodeId, Value, Version, VersionedValue};
 /// assert_eq!(state.max_version(), Version(3));
 /// assert_eq!(state.live_value(&Key::STATUS).unwrap().as_bytes(), b"NORMAL");
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize), serde(from = "Parts"))]
 pub struct EndpointState {
     generation: Generation,
@@ -37,6 +37,10 @@ pub struct EndpointState {
     values: BTreeMap<Key, VersionedValue>,
     max_version: Version,
     purged: Version,
+    /// The highest version among `values` (derived; kept so that the common case,
+    /// a peer missing only the heartbeat, costs O(1)).
+    #[cfg_attr(feature = "serde", serde(skip))]
+    values_max: Version,
 }
 
 /// The serialized form; deserializing normalizes it like [`EndpointState::from_parts`].
@@ -86,6 +90,7 @@ impl EndpointState {
             values: BTreeMap::new(),
             max_version: Version::ZERO,
             purged: Version::ZERO,
+            values_max: Version::ZERO,
         }
     }
 
@@ -106,7 +111,12 @@ impl EndpointState {
             s.values.insert(k, vv);
         }
         s.prune();
+        s.recompute_values_max();
         s
+    }
+
+    fn recompute_values_max(&mut self) {
+        self.values_max = self.values.values().map(|vv| vv.version).max().unwrap_or_default();
     }
 
     /// The node's generation.
@@ -157,7 +167,11 @@ impl EndpointState {
     /// How many fields [`EndpointState::fields_after`] would return.
     pub(crate) fn count_after(&self, from: Version) -> usize {
         let sendable = |v: Version| v > from && v <= self.max_version;
-        usize::from(sendable(self.heartbeat)) + self.values.values().filter(|vv| sendable(vv.version)).count()
+        let heartbeat = usize::from(sendable(self.heartbeat));
+        if self.values_max <= from {
+            return heartbeat;
+        }
+        heartbeat + self.values.values().filter(|vv| sendable(vv.version)).count()
     }
 
     /// The fields newer than `from` and at most `max_version`, in ascending version
@@ -165,8 +179,11 @@ impl EndpointState {
     /// gap, and a receiver would take the highest version it got as complete.
     pub(crate) fn fields_after(&self, from: Version) -> SmallVec<[Field<'_>; 8]> {
         let sendable = |v: Version| v > from && v <= self.max_version;
-        let mut out: SmallVec<[Field<'_>; 8]> =
-            self.values.iter().filter(|(_, vv)| sendable(vv.version)).map(|(k, vv)| Field::Value(k, vv)).collect();
+        let mut out: SmallVec<[Field<'_>; 8]> = if self.values_max <= from {
+            SmallVec::new()
+        } else {
+            self.values.iter().filter(|(_, vv)| sendable(vv.version)).map(|(k, vv)| Field::Value(k, vv)).collect()
+        };
         if sendable(self.heartbeat) {
             out.push(Field::Heartbeat(self.heartbeat));
         }
@@ -233,6 +250,7 @@ impl EndpointState {
             }
         }
         out.prune();
+        out.recompute_values_max();
         out
     }
 
@@ -240,7 +258,11 @@ impl EndpointState {
     pub(crate) fn prune(&mut self) {
         let floor = self.purged;
         if floor > Version::ZERO {
+            let before = self.values.len();
             self.values.retain(|_, vv| !(vv.is_tombstone() && vv.version <= floor));
+            if self.values.len() != before {
+                self.recompute_values_max();
+            }
         }
     }
 
@@ -253,7 +275,13 @@ impl EndpointState {
 
     pub(crate) fn set_value(&mut self, key: Key, vv: VersionedValue) {
         self.max_version = self.max_version.max(vv.version);
-        self.values.insert(key, vv);
+        let version = vv.version;
+        let replaced = self.values.insert(key, vv);
+        if version >= self.values_max {
+            self.values_max = version;
+        } else if replaced.is_some_and(|old| old.version == self.values_max) {
+            self.recompute_values_max();
+        }
     }
 
     pub(crate) fn set_heartbeat(&mut self, v: Version) {
@@ -273,7 +301,11 @@ impl EndpointState {
     }
 
     pub(crate) fn remove_value(&mut self, key: &Key) -> Option<VersionedValue> {
-        self.values.remove(key)
+        let removed = self.values.remove(key);
+        if removed.as_ref().is_some_and(|vv| vv.version == self.values_max) {
+            self.recompute_values_max();
+        }
+        removed
     }
 
     /// Live keys (for limits on new keys).

@@ -8,6 +8,7 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::time::Duration;
 
+use crate::entries::SortedMap;
 use crate::event::{Event, Output, Transmit};
 use crate::removal::{self, Removal};
 use crate::selection::{self, Candidates, Walk};
@@ -161,7 +162,7 @@ pub struct Gossiper<R> {
     codec: Codec,
     view: View,
     rng: R,
-    peers: BTreeMap<NodeId, Peer>,
+    peers: SortedMap<Peer>,
     inflight: BTreeMap<NodeId, Inflight>,
     removed: BTreeMap<NodeId, Removal>,
     quarantined: BTreeMap<NodeId, Quarantine>,
@@ -227,7 +228,7 @@ impl<R: rand_core::Rng> Gossiper<R> {
             codec,
             view,
             rng,
-            peers: BTreeMap::new(),
+            peers: SortedMap::default(),
             inflight: BTreeMap::new(),
             removed: BTreeMap::new(),
             quarantined: BTreeMap::new(),
@@ -285,10 +286,8 @@ impl<R: rand_core::Rng> Gossiper<R> {
     pub fn next_deadline(&self) -> Timestamp {
         match &self.mode {
             Mode::Shadow { next_try, started, .. } => (*next_try).min(*started + self.config.shadow_timeout),
-            Mode::Running => {
-                let echoes = self.peers.values().filter_map(|p| p.echo.map(|(_, at, _)| at + self.config.echo_timeout));
-                echoes.fold(self.next_round, Timestamp::min)
-            }
+            // overdue echoes are given up at the next round: no need to wake sooner
+            Mode::Running => self.next_round,
             // nothing to do until called
             _ => Timestamp::from_millis(u64::MAX),
         }
@@ -407,8 +406,8 @@ impl<R: rand_core::Rng> Gossiper<R> {
 
     // ----- inputs -----
 
-    /// Advances time: runs a gossip round when one is due, gives up overdue echoes,
-    /// and drives the shadow round. Calling it early or twice is harmless.
+    /// Advances time: runs a gossip round when one is due (giving up overdue echoes
+    /// there), and drives the shadow round. Calling it early or twice is harmless.
     pub fn handle_timeout(&mut self, now: Timestamp) -> Output {
         let now = self.clock(now);
         let (mut transmits, mut events) = (Vec::new(), Vec::new());
@@ -416,9 +415,9 @@ impl<R: rand_core::Rng> Gossiper<R> {
             Mode::Shadow { .. } => self.shadow_tick(now, &mut transmits, &mut events),
             Mode::Running => {
                 if now >= self.next_round {
+                    self.expire_echoes(now);
                     self.round(now, &mut transmits, &mut events);
                 }
-                self.expire_echoes(now);
             }
             _ => {}
         }
@@ -575,7 +574,7 @@ impl<R: rand_core::Rng> Gossiper<R> {
     fn status_check(&mut self, now: Timestamp, events: &mut Vec<Event>) {
         let paused = now < self.pause_until;
         let mut convicted = Vec::new();
-        for (id, p) in &self.peers {
+        for (id, p) in self.peers.iter() {
             if p.up && p.window.phi(&self.config.detector, now) > self.config.detector.threshold {
                 convicted.push(id.clone());
             }
@@ -594,7 +593,7 @@ impl<R: rand_core::Rng> Gossiper<R> {
     /// removals, stale exchanges.
     fn housekeeping(&mut self, now: Timestamp, events: &mut Vec<Event>) {
         let mut evict = Vec::new();
-        for (id, p) in &self.peers {
+        for (id, p) in self.peers.iter() {
             let expired = p.dead_state_since.is_some_and(|t| now.saturating_since(t) >= self.config.dead_state_expiry);
             let fat = self.config.fat_client.as_ref().is_some_and(|(key, timeout)| {
                 !p.up
@@ -843,12 +842,20 @@ impl<R: rand_core::Rng> Gossiper<R> {
                 self.own_state_claimed(now, generation, version, events);
             }
         }
+        // new peers first, in one batch (a message may bring hundreds)
+        let joined: Vec<(NodeId, Peer)> = applied
+            .changes
+            .iter()
+            .filter_map(|c| match c {
+                Change::Joined { node, .. } => Some((node.clone(), self.new_peer(now))),
+                _ => None,
+            })
+            .collect();
+        self.peers.merge(joined);
         let mut removals = Vec::new();
         for change in applied.changes {
             match change {
                 Change::Joined { node, generation } => {
-                    let peer = self.new_peer(now);
-                    self.peers.insert(node.clone(), peer);
                     self.members_changed = now;
                     events.push(Event::Joined { node: node.clone(), generation });
                     self.note_state(now, &node, &mut removals, events);
@@ -867,13 +874,14 @@ impl<R: rand_core::Rng> Gossiper<R> {
                     self.mark_alive(now, &node, transmits);
                 }
                 Change::Heartbeat { node, .. } => {
-                    if let Some(p) = self.peers.get_mut(&node) {
-                        p.window.heartbeat(&self.config.detector, now);
-                        p.heard = now;
-                        // a newer heartbeat of the same generation: it is running
-                        p.shutdown = false;
+                    let Some(p) = self.peers.get_mut(&node) else { continue };
+                    p.window.heartbeat(&self.config.detector, now);
+                    p.heard = now;
+                    // a newer heartbeat of the same generation: it is running
+                    p.shutdown = false;
+                    if !p.up && p.echo.is_none() {
+                        self.mark_alive(now, &node, transmits);
                     }
-                    self.mark_alive(now, &node, transmits);
                 }
                 Change::Value { node, key, old, new } => {
                     if key == Key::STATUS || key == removal::removed_key() {

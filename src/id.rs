@@ -1,7 +1,9 @@
 //! Node identity.
 
 use alloc::sync::Arc;
+use core::cmp::Ordering;
 use core::fmt;
+use core::hash::{Hash, Hasher};
 
 /// The longest node id, in bytes (the wire gives its length one byte).
 pub const MAX_NODE_ID_LEN: usize = 255;
@@ -13,7 +15,8 @@ pub const MAX_NODE_ID_LEN: usize = 255;
 /// cover ranges of it, and every map the library keeps is sorted by it, so the
 /// same inputs always give the same bytes on the wire.
 ///
-/// Cloning is cheap (a reference count).
+/// Cloning is cheap (a reference count). Comparing is cheap too: the first 16
+/// bytes are kept as a number, so most comparisons never look at the bytes.
 ///
 /// ```
 /// use rumormill::NodeId;
@@ -23,8 +26,48 @@ pub const MAX_NODE_ID_LEN: usize = 255;
 /// assert!(NodeId::new("").is_err());
 /// # Ok::<(), rumormill::InvalidInput>(())
 /// ```
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct NodeId(Arc<[u8]>);
+#[derive(Clone)]
+pub struct NodeId {
+    /// The first 16 bytes, big-endian, zero-padded: ordering by it first is ordering
+    /// by the bytes, with the bytes consulted only on a tie.
+    head: u128,
+    bytes: Arc<[u8]>,
+}
+
+fn head_of(bytes: &[u8]) -> u128 {
+    let mut b = [0u8; 16];
+    let n = bytes.len().min(16);
+    b[..n].copy_from_slice(&bytes[..n]);
+    u128::from_be_bytes(b)
+}
+
+impl PartialEq for NodeId {
+    fn eq(&self, other: &NodeId) -> bool {
+        self.head == other.head && (Arc::ptr_eq(&self.bytes, &other.bytes) || self.bytes == other.bytes)
+    }
+}
+
+impl Eq for NodeId {}
+
+impl Ord for NodeId {
+    fn cmp(&self, other: &NodeId) -> Ordering {
+        self.head.cmp(&other.head).then_with(|| {
+            if Arc::ptr_eq(&self.bytes, &other.bytes) { Ordering::Equal } else { self.bytes.cmp(&other.bytes) }
+        })
+    }
+}
+
+impl PartialOrd for NodeId {
+    fn partial_cmp(&self, other: &NodeId) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Hash for NodeId {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.bytes.hash(state)
+    }
+}
 
 impl NodeId {
     /// Makes an id from bytes; fails if they are empty or longer than 255 bytes.
@@ -33,23 +76,29 @@ impl NodeId {
         if bytes.is_empty() || bytes.len() > MAX_NODE_ID_LEN {
             return Err(crate::InvalidInput::NodeIdLength(bytes.len()));
         }
-        Ok(NodeId(Arc::from(bytes)))
+        Ok(NodeId { head: head_of(bytes), bytes: Arc::from(bytes) })
+    }
+
+    /// The first 16 bytes as a big-endian number (zero-padded): orders like the
+    /// bytes, up to ties.
+    pub(crate) fn head(&self) -> u128 {
+        self.head
     }
 
     /// The id's bytes.
     pub fn as_bytes(&self) -> &[u8] {
-        &self.0
+        &self.bytes
     }
 }
 
 impl fmt::Display for NodeId {
     /// Printable UTF-8 ids print as they are; any other id prints as `0x` and hex.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match core::str::from_utf8(&self.0) {
+        match core::str::from_utf8(&self.bytes) {
             Ok(s) if s.chars().all(|c| !c.is_control()) => f.write_str(s),
             _ => {
                 f.write_str("0x")?;
-                for b in self.0.iter() {
+                for b in self.bytes.iter() {
                     write!(f, "{b:02x}")?;
                 }
                 Ok(())
@@ -75,9 +124,9 @@ impl TryFrom<&str> for NodeId {
 impl serde::Serialize for NodeId {
     /// UTF-8 ids serialize as strings, others as byte sequences.
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match core::str::from_utf8(&self.0) {
+        match core::str::from_utf8(&self.bytes) {
             Ok(text) => s.serialize_str(text),
-            Err(_) => s.serialize_bytes(&self.0),
+            Err(_) => s.serialize_bytes(&self.bytes),
         }
     }
 }
@@ -118,5 +167,37 @@ impl<'a> arbitrary::Arbitrary<'a> for NodeId {
         let len = u.int_in_range(1..=16usize)?;
         let bytes = u.bytes(len)?;
         NodeId::new(bytes).map_err(|_| arbitrary::Error::IncorrectFormat)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The order must stay the order of the bytes: digest pages cover ranges of it.
+    #[test]
+    fn order_is_byte_order_whatever_the_lengths() {
+        let ids: Vec<&[u8]> = vec![
+            b"a",
+            b"a\0",
+            b"a\0\0",
+            b"ab",
+            b"abcdefghijklmnop",
+            b"abcdefghijklmnop\0",
+            b"abcdefghijklmnopq",
+            b"abcdefghijklmnoq",
+            b"b",
+            &[0xff; 20],
+            &[0xff; 16],
+            &[0],
+            &[0, 0],
+        ];
+        for x in &ids {
+            for y in &ids {
+                let (a, b) = (NodeId::new(x).unwrap(), NodeId::new(y).unwrap());
+                assert_eq!(a.cmp(&b), x.cmp(y), "{x:?} vs {y:?}");
+                assert_eq!(a == b, x == y);
+            }
+        }
     }
 }

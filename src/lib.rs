@@ -69,6 +69,7 @@ mod delta;
 mod detector;
 mod digest;
 mod endpoint;
+mod entries;
 mod error;
 mod event;
 #[cfg(feature = "fuzzing")]

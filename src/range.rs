@@ -54,12 +54,6 @@ impl NodeRange {
     pub fn contains(&self, id: &NodeId) -> bool {
         self.start.as_ref().is_none_or(|s| id >= s) && self.end.as_ref().is_none_or(|e| id < e)
     }
-
-    /// The bounds, as `BTreeMap::range` takes them.
-    pub(crate) fn bounds(&self) -> (core::ops::Bound<&NodeId>, core::ops::Bound<&NodeId>) {
-        use core::ops::Bound::*;
-        (self.start.as_ref().map_or(Unbounded, Included), self.end.as_ref().map_or(Unbounded, Excluded))
-    }
 }
 
 impl fmt::Display for NodeRange {

@@ -172,7 +172,7 @@ where
                 .iter()
                 .zip(versions)
                 .enumerate()
-                .map(|(i, (&(id, s), max_version))| Entry {
+                .map(|(i, ((id, s), max_version))| Entry {
                     node: id,
                     remote: Remote { generation: s.generation(), max_version, purged: s.purged() },
                     local: Some((id, s)),

@@ -49,6 +49,12 @@ impl From<&str> for Value {
     }
 }
 
+impl From<alloc::string::String> for Value {
+    fn from(s: alloc::string::String) -> Value {
+        Value(Arc::from(s.into_bytes()))
+    }
+}
+
 impl From<alloc::vec::Vec<u8>> for Value {
     fn from(v: alloc::vec::Vec<u8>) -> Value {
         Value(Arc::from(v))

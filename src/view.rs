@@ -4,6 +4,7 @@
 use alloc::collections::BTreeMap;
 use core::time::Duration;
 
+use crate::entries::Entries;
 use crate::merge::{self, Applied, Merge};
 use crate::{
     Delta, Digest, EndpointState, Generation, InvalidInput, Key, NodeId, NodeRange, Timestamp, Value, Version,
@@ -48,11 +49,16 @@ impl Default for Limits {
 #[derive(Clone, Debug)]
 pub struct View {
     local: NodeId,
-    nodes: BTreeMap<NodeId, EndpointState>,
+    nodes: Entries,
+    /// The local node's generation (it changes only by a restart or renewal).
+    local_generation: Generation,
     limits: Limits,
     /// When each local tombstone was written, for purging after the grace period.
     deleted_at: BTreeMap<Key, Timestamp>,
     revision: u64,
+    /// The hash of all (id, generation) pairs, computed when first needed after
+    /// the members changed (compact digests of the whole view use it every round).
+    members: std::sync::OnceLock<u64>,
 }
 
 impl View {
@@ -61,9 +67,16 @@ impl View {
     pub fn new(local: NodeId, generation: Generation) -> Self {
         let mut state = EndpointState::new(generation);
         state.set_heartbeat(Version(1));
-        let mut nodes = BTreeMap::new();
-        nodes.insert(local.clone(), state);
-        View { local, nodes, limits: Limits::default(), deleted_at: BTreeMap::new(), revision: 0 }
+        let nodes = Entries::from_iter([(local.clone(), state)]);
+        View {
+            local,
+            nodes,
+            local_generation: generation,
+            limits: Limits::default(),
+            deleted_at: BTreeMap::new(),
+            revision: 0,
+            members: std::sync::OnceLock::new(),
+        }
     }
 
     /// Rebuilds a view from states (for instance saved ones, or a test vector).
@@ -72,11 +85,19 @@ impl View {
         local: NodeId,
         states: impl IntoIterator<Item = (NodeId, EndpointState)>,
     ) -> Result<Self, InvalidInput> {
-        let nodes: BTreeMap<NodeId, EndpointState> = states.into_iter().collect();
-        if !nodes.contains_key(&local) {
+        let nodes = Entries::from_iter(states);
+        let Some(local_generation) = nodes.get(&local).map(EndpointState::generation) else {
             return Err(InvalidInput::MissingLocalState);
-        }
-        Ok(View { local, nodes, limits: Limits::default(), deleted_at: BTreeMap::new(), revision: 0 })
+        };
+        Ok(View {
+            local,
+            nodes,
+            local_generation,
+            limits: Limits::default(),
+            deleted_at: BTreeMap::new(),
+            revision: 0,
+            members: std::sync::OnceLock::new(),
+        })
     }
 
     /// Replaces the limits (existing state is kept even if it exceeds them).
@@ -98,12 +119,12 @@ impl View {
     /// The local node's state.
     pub fn local_state(&self) -> &EndpointState {
         // the constructors put it there and nothing removes it
-        &self.nodes[&self.local]
+        self.nodes.get(&self.local).expect("the local state is always present")
     }
 
     /// The local node's generation.
     pub fn local_generation(&self) -> Generation {
-        self.local_state().generation()
+        self.local_generation
     }
 
     /// What is known of `node`.
@@ -112,13 +133,13 @@ impl View {
     }
 
     /// Every known node in id order, the local one included.
-    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&NodeId, &EndpointState)> {
-        self.nodes.iter()
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&NodeId, &EndpointState)> + DoubleEndedIterator {
+        self.nodes.as_slice().iter().map(|(k, v)| (k, v))
     }
 
     /// The known nodes within `range`, in id order.
-    pub fn range(&self, range: &NodeRange) -> impl Iterator<Item = (&NodeId, &EndpointState)> {
-        self.nodes.range::<NodeId, _>(range.bounds())
+    pub fn range(&self, range: &NodeRange) -> impl ExactSizeIterator<Item = (&NodeId, &EndpointState)> {
+        self.nodes.range(range).iter().map(|(k, v)| (k, v))
     }
 
     /// Number of known nodes, the local one included.
@@ -252,10 +273,16 @@ impl View {
     /// Applies deltas received from a peer, returning what changed and what was
     /// ignored (and why). The local node's state is never taken from a peer.
     ///
-    /// Same as `view.commit(view.plan(deltas, now))`.
+    /// Same as `view.commit(view.plan(deltas, now))`, in one pass.
     pub fn apply(&mut self, deltas: &[Delta], now: Timestamp) -> Applied {
-        let planned = merge::plan(self, deltas, now);
-        self.commit_planned(planned)
+        let (applied, members_changed) = merge::apply_in_place(&mut self.nodes, &self.local, &self.limits, deltas, now);
+        if !applied.changes.is_empty() {
+            self.revision += 1;
+        }
+        if members_changed {
+            self.members = std::sync::OnceLock::new();
+        }
+        applied
     }
 
     /// Commits a [`Merge`] computed by [`View::plan`] on this view. A plan computed
@@ -272,6 +299,8 @@ impl View {
     fn commit_planned(&mut self, planned: merge::Planned) -> Applied {
         if planned.changes_state() {
             self.revision += 1;
+            // a commit may add nodes or change generations
+            self.members = std::sync::OnceLock::new();
         }
         planned.commit_into(&mut self.nodes)
     }
@@ -284,6 +313,7 @@ impl View {
         let removed = self.nodes.remove(node);
         if removed.is_some() {
             self.revision += 1;
+            self.members = std::sync::OnceLock::new();
         }
         removed
     }
@@ -299,6 +329,8 @@ impl View {
         state.set_heartbeat(Version(1));
         self.deleted_at.clear();
         *self.local_mut() = state;
+        self.local_generation = generation;
+        self.members = std::sync::OnceLock::new();
         Ok(())
     }
 
@@ -319,10 +351,17 @@ impl View {
         }
         self.deleted_at.clear();
         *self.local_mut() = state;
+        self.local_generation = generation;
+        self.members = std::sync::OnceLock::new();
         Ok(())
     }
 
-    pub(crate) fn nodes(&self) -> &BTreeMap<NodeId, EndpointState> {
+    /// The members hash of the whole view (all (id, generation) pairs).
+    pub(crate) fn members_hash(&self) -> u64 {
+        *self.members.get_or_init(|| crate::digest::members_hash(self.iter()))
+    }
+
+    pub(crate) fn nodes(&self) -> &Entries {
         &self.nodes
     }
 }

@@ -1,0 +1,164 @@
+//! A map from node id to `V`, as a vector sorted by id.
+//!
+//! Sorted and contiguous rather than a tree: walking every node (digests, every
+//! round) is a slice walk, a compact reference is an index, and a lookup is a
+//! binary search over a separate array of the ids' first 16 bytes (one number
+//! each, so the search stays in a few cache lines), the full ids compared only on
+//! a tie. Nodes are added in batches (a message may bring hundreds) merged in one
+//! pass.
+
+use alloc::vec::Vec;
+
+use crate::{NodeId, NodeRange};
+
+/// Values by node id, sorted by id, without repeats.
+#[derive(Clone, Debug)]
+pub(crate) struct SortedMap<V> {
+    heads: Vec<u128>,
+    list: Vec<(NodeId, V)>,
+}
+
+impl<V> Default for SortedMap<V> {
+    fn default() -> Self {
+        SortedMap { heads: Vec::new(), list: Vec::new() }
+    }
+}
+
+/// The view's nodes.
+pub(crate) type Entries = SortedMap<crate::EndpointState>;
+
+impl<V> SortedMap<V> {
+    /// From any pairs (sorted here; a repeated id keeps its last value).
+    pub(crate) fn from_iter(pairs: impl IntoIterator<Item = (NodeId, V)>) -> Self {
+        let mut list: Vec<(NodeId, V)> = pairs.into_iter().collect();
+        // stable: of repeated ids, the last stays last
+        list.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut deduped: Vec<(NodeId, V)> = Vec::with_capacity(list.len());
+        for e in list {
+            match deduped.last_mut() {
+                Some(last) if last.0 == e.0 => *last = e,
+                _ => deduped.push(e),
+            }
+        }
+        let heads = deduped.iter().map(|(id, _)| id.head()).collect();
+        SortedMap { heads, list: deduped }
+    }
+
+    pub(crate) fn find(&self, id: &NodeId) -> Result<usize, usize> {
+        let head = id.head();
+        let lo = self.heads.partition_point(|h| *h < head);
+        let mut i = lo;
+        // ids sharing their first 16 bytes: compare in full (rare)
+        while i < self.heads.len() && self.heads[i] == head {
+            match self.list[i].0.cmp(id) {
+                core::cmp::Ordering::Less => i += 1,
+                core::cmp::Ordering::Equal => return Ok(i),
+                core::cmp::Ordering::Greater => return Err(i),
+            }
+        }
+        Err(i)
+    }
+
+    pub(crate) fn get(&self, id: &NodeId) -> Option<&V> {
+        self.find(id).ok().map(|i| &self.list[i].1)
+    }
+
+    pub(crate) fn get_key_value(&self, id: &NodeId) -> Option<(&NodeId, &V)> {
+        self.find(id).ok().map(|i| (&self.list[i].0, &self.list[i].1))
+    }
+
+    pub(crate) fn get_mut(&mut self, id: &NodeId) -> Option<&mut V> {
+        self.find(id).ok().map(|i| &mut self.list[i].1)
+    }
+
+    /// Inserts or replaces one value (O(n) for a new id: use `merge` for many);
+    /// returns the old value.
+    pub(crate) fn insert(&mut self, id: NodeId, value: V) -> Option<V> {
+        match self.find(&id) {
+            Ok(i) => Some(core::mem::replace(&mut self.list[i].1, value)),
+            Err(i) => {
+                self.heads.insert(i, id.head());
+                self.list.insert(i, (id, value));
+                None
+            }
+        }
+    }
+
+    pub(crate) fn remove(&mut self, id: &NodeId) -> Option<V> {
+        let i = self.find(id).ok()?;
+        self.heads.remove(i);
+        Some(self.list.remove(i).1)
+    }
+
+    /// Adds entries in one pass; an id already present (or repeated) keeps the
+    /// value given last.
+    pub(crate) fn merge(&mut self, mut added: Vec<(NodeId, V)>) {
+        if added.is_empty() {
+            return;
+        }
+        self.list.append(&mut added);
+        // sorted runs: the stable sort merges them in linear time
+        self.list.sort_by(|a, b| a.0.cmp(&b.0));
+        // of equal ids keep the last (dedup keeps the first of a run: reverse)
+        self.list.reverse();
+        self.list.dedup_by(|a, b| a.0 == b.0);
+        self.list.reverse();
+        self.heads = self.list.iter().map(|(id, _)| id.head()).collect();
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    pub(crate) fn as_slice(&self) -> &[(NodeId, V)] {
+        &self.list
+    }
+
+    pub(crate) fn iter(&self) -> impl ExactSizeIterator<Item = (&NodeId, &V)> + DoubleEndedIterator {
+        self.list.iter().map(|(k, v)| (k, v))
+    }
+
+    pub(crate) fn values_mut(&mut self) -> impl Iterator<Item = &mut V> {
+        self.list.iter_mut().map(|(_, v)| v)
+    }
+
+    /// The entries within `range`.
+    pub(crate) fn range(&self, range: &NodeRange) -> &[(NodeId, V)] {
+        let start = range.start().map_or(0, |s| self.find(s).unwrap_or_else(|i| i));
+        let end = range.end().map_or(self.list.len(), |e| self.find(e).unwrap_or_else(|i| i));
+        &self.list[start..end.max(start)]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lookups_agree_with_a_btreemap_even_for_ids_sharing_their_head() {
+        let ids: Vec<NodeId> =
+            ["a", "b", "abcdefghijklmnop", "abcdefghijklmnopq", "abcdefghijklmnopr", "abcdefghijklmnop\0"]
+                .iter()
+                .map(|s| NodeId::new(s).unwrap())
+                .collect();
+        let mut m: SortedMap<usize> = SortedMap::default();
+        let mut reference = alloc::collections::BTreeMap::new();
+        for (i, id) in ids.iter().enumerate().rev() {
+            m.insert(id.clone(), i);
+            reference.insert(id.clone(), i);
+        }
+        let got: Vec<_> = m.iter().map(|(k, v)| (k.clone(), *v)).collect();
+        let want: Vec<_> = reference.iter().map(|(k, v)| (k.clone(), *v)).collect();
+        assert_eq!(got, want);
+        for id in &ids {
+            assert_eq!(m.get(id), reference.get(id));
+        }
+        assert!(m.get(&NodeId::new("abcdefghijklmnopz").unwrap()).is_none());
+        let r = NodeRange::new(Some(ids[2].clone()), Some(ids[4].clone())).unwrap();
+        assert_eq!(m.range(&r).len(), reference.range(ids[2].clone()..ids[4].clone()).count());
+        m.remove(&ids[3]);
+        reference.remove(&ids[3]);
+        assert_eq!(m.len(), reference.len());
+        assert!(m.get(&ids[3]).is_none());
+    }
+}
