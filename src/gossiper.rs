@@ -413,11 +413,9 @@ impl<R: rand_core::Rng> Gossiper<R> {
         let (mut transmits, mut events) = (Vec::new(), Vec::new());
         match self.mode {
             Mode::Shadow { .. } => self.shadow_tick(now, &mut transmits, &mut events),
-            Mode::Running => {
-                if now >= self.next_round {
-                    self.expire_echoes(now);
-                    self.round(now, &mut transmits, &mut events);
-                }
+            Mode::Running if now >= self.next_round => {
+                self.expire_echoes(now);
+                self.round(now, &mut transmits, &mut events);
             }
             _ => {}
         }

@@ -130,7 +130,7 @@ struct Page<'p, 'v> {
 
 /// Lines a page up against the view: a compact page by member index, a sorted page
 /// by walking it and the view side by side, anything else by lookups.
-fn resolve_page<'p, 'v>(view: &'v View, page: &'p DigestPage) -> Result<Page<'p, 'v>, (NodeRange, ContextError)>
+fn resolve_page<'p, 'v>(view: &'v View, page: &'p DigestPage) -> Result<Page<'p, 'v>, ContextError>
 where
     'v: 'p,
 {
@@ -166,7 +166,7 @@ where
             Ok(Page { entries, unlisted, members: None })
         }
         DigestPage::Compact(c) => {
-            let (members, versions) = resolve_compact(view, c).map_err(|e| (c.context.range.clone(), e))?;
+            let (members, versions) = resolve_compact(view, c)?;
             let entries = members
                 .list
                 .iter()
@@ -200,7 +200,12 @@ where
 pub fn handle_syn<R: rand_core::Rng + ?Sized>(view: &View, syn: &Syn, budget: Budget, rng: &mut R) -> Built<Ack> {
     let page = match resolve_page(view, &syn.page) {
         Ok(page) => page,
-        Err((range, e)) => {
+        Err(e) => {
+            // only a compact page can fail to resolve
+            let range = match &syn.page {
+                DigestPage::Compact(c) => c.context.range.clone(),
+                _ => NodeRange::FULL,
+            };
             let ack = Ack { resend: Some(range), ..Ack::default() };
             return Built { message: ack, left_out: 0, context_error: Some(e) };
         }
