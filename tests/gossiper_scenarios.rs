@@ -4,7 +4,7 @@ mod support;
 
 use core::time::Duration;
 
-use rumormill::{Event, Fanout, Key, PhiModel, Status, Timestamp};
+use rumormill::{Event, Fanout, Key, PhiModel, Status};
 use support::{Cluster, id};
 
 fn secs(s: u64) -> Duration {
