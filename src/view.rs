@@ -16,7 +16,9 @@ use crate::{
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Limits {
-    /// Largest value, in bytes (default 64 KiB).
+    /// Largest value, in bytes (default 64 KiB). A node's removal records
+    /// ([`Gossiper::remove`](crate::Gossiper::remove)) are one value of about 40
+    /// bytes per removed node, within this limit.
     pub max_value_len: usize,
     /// Most keys (values and tombstones) per node (default 1,024).
     pub max_keys_per_node: usize,
