@@ -42,6 +42,15 @@ const WELL_KNOWN: [&str; 29] = [
     "GROUP0_STATE_ID",
 ];
 
+/// The code of a well-known key name. Every well-known name starts with an
+/// uppercase letter, so any other name skips the table.
+fn well_known_code(name: &str) -> Option<u8> {
+    if !name.as_bytes().first().is_some_and(u8::is_ascii_uppercase) {
+        return None;
+    }
+    WELL_KNOWN.iter().position(|k| *k == name).map(|code| code as u8)
+}
+
 /// The key of a gossiped value: a UTF-8 string of 1 to 255 bytes.
 ///
 /// Any string is allowed. The keys the reference Gossiper uses (STATUS, LOAD, DC,
@@ -92,8 +101,8 @@ impl Key {
         if name.is_empty() || name.len() > MAX_KEY_LEN {
             return Err(crate::InvalidInput::KeyLength(name.len()));
         }
-        Ok(match WELL_KNOWN.iter().position(|k| *k == name) {
-            Some(code) => Key(Repr::Known(code as u8)),
+        Ok(match well_known_code(name) {
+            Some(code) => Key(Repr::Known(code)),
             None => Key(Repr::Custom(Arc::from(name))),
         })
     }
@@ -122,7 +131,7 @@ impl Key {
     /// Whether `name` is the text of a well-known key (such keys are always sent as
     /// their code, so a spelled-out one on the wire is not canonical).
     pub(crate) fn is_well_known_name(name: &str) -> bool {
-        WELL_KNOWN.contains(&name)
+        well_known_code(name).is_some()
     }
 }
 

@@ -128,11 +128,18 @@ pub struct Sim {
     groups: Option<Vec<u32>>,
     /// What the network carried.
     pub traffic: Traffic,
-    /// Thread CPU time spent inside Gossiper calls.
+    /// Thread CPU time spent inside Gossiper calls (estimated from a random one
+    /// call in [`CPU_SAMPLE`], scaled: reading the thread clock is a system call).
     pub cpu: Duration,
     /// Gossiper calls made.
     pub calls: u64,
+    /// Picks the calls whose CPU time is measured: a stream of its own, so that
+    /// measuring never changes the simulation.
+    sampler: ChaCha8Rng,
 }
+
+/// One call in this many has its CPU time measured.
+pub const CPU_SAMPLE: u32 = 8;
 
 /// CPU time of the calling thread (not wall time: a preempted thread's waiting is
 /// not counted).
@@ -176,6 +183,7 @@ impl Sim {
             traffic: Traffic::default(),
             cpu: Duration::ZERO,
             calls: 0,
+            sampler: ChaCha8Rng::seed_from_u64(seed ^ 0xc0ffee),
         };
         for i in 0..n {
             let g = sim.spawn(i, start.as_secs());
@@ -295,10 +303,13 @@ impl Sim {
     /// Calls a node, timing the call.
     fn call(&mut self, i: usize, f: impl FnOnce(&mut Gossiper<ChaCha8Rng>, Timestamp) -> Output) -> Option<Output> {
         let now = self.now;
+        let measure = self.sampler.next_u32() % CPU_SAMPLE == 0;
         let g = self.slots[i].gossiper.as_mut()?;
-        let t = thread_cpu();
+        let t = if measure { thread_cpu() } else { Duration::ZERO };
         let out = f(g, now);
-        self.cpu += thread_cpu().saturating_sub(t);
+        if measure {
+            self.cpu += thread_cpu().saturating_sub(t) * CPU_SAMPLE;
+        }
         self.calls += 1;
         Some(out)
     }
@@ -361,10 +372,13 @@ impl Sim {
         f: impl FnOnce(&mut Gossiper<ChaCha8Rng>, Timestamp) -> Result<Output, E>,
     ) -> Option<Result<Output, E>> {
         let now = self.now;
+        let measure = self.sampler.next_u32() % CPU_SAMPLE == 0;
         let g = self.slots[i].gossiper.as_mut()?;
-        let t = thread_cpu();
+        let t = if measure { thread_cpu() } else { Duration::ZERO };
         let out = f(g, now);
-        self.cpu += thread_cpu().saturating_sub(t);
+        if measure {
+            self.cpu += thread_cpu().saturating_sub(t) * CPU_SAMPLE;
+        }
         self.calls += 1;
         Some(out)
     }

@@ -97,8 +97,8 @@ impl Default for Params {
 /// Follows, from events, how many of the expected facts (owner, key, value) each
 /// node holds; a node is up to date when it holds them all. Exact, and O(events).
 struct Facts {
-    expected: HashMap<(usize, Key), Value>,
-    per_owner: Vec<Vec<Key>>,
+    /// The facts of each owner: its keys and their expected values.
+    per_owner: Vec<Vec<(Key, Value)>>,
     /// Facts of each owner each node holds: `counts[observer * n + owner]`.
     counts: Vec<u8>,
     n: usize,
@@ -121,7 +121,6 @@ struct Facts {
 impl Facts {
     fn new(n: usize) -> Facts {
         Facts {
-            expected: HashMap::new(),
             per_owner: vec![Vec::new(); n],
             counts: vec![0; n * n],
             n,
@@ -139,15 +138,13 @@ impl Facts {
 
     /// Replaces the expected facts and recounts what every node holds (O(N * facts)).
     fn expect(&mut self, sim: &Sim, facts: Vec<(usize, Key, Value)>) {
-        self.expected.clear();
         for keys in &mut self.per_owner {
             keys.clear();
         }
+        self.total = facts.len();
         for (owner, key, value) in facts {
-            self.per_owner[owner].push(key.clone());
-            self.expected.insert((owner, key), value);
+            self.per_owner[owner].push((key, value));
         }
-        self.total = self.expected.len();
         self.complete = 0;
         self.done_at = None;
         for i in 0..sim.len() {
@@ -177,10 +174,7 @@ impl Facts {
     /// Facts of `owner` that node `i` holds now.
     fn count(&self, sim: &Sim, i: usize, owner: usize) -> usize {
         let Some(state) = sim.node(i).and_then(|g| g.view().get(&sim.ids()[owner])) else { return 0 };
-        self.per_owner[owner]
-            .iter()
-            .filter(|k| state.live_value(k) == self.expected.get(&(owner, (*k).clone())))
-            .count()
+        self.per_owner[owner].iter().filter(|(k, v)| state.live_value(k) == Some(v)).count()
     }
 
     fn all_done(&self, sim: &Sim) -> bool {
@@ -225,7 +219,7 @@ impl Tracker for Facts {
             }
             Event::Changed { node, key, old, new } => {
                 let Some(owner) = sim.index_of(node) else { return };
-                if let Some(want) = self.expected.get(&(owner, key.clone())) {
+                if let Some((_, want)) = self.per_owner[owner].iter().find(|(k, _)| k == key) {
                     let had = old.as_ref() == Some(want);
                     let has = new.as_ref() == Some(want);
                     let slot = i * self.n + owner;
