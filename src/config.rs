@@ -48,9 +48,15 @@ pub struct Config {
     pub pause_threshold: Duration,
     /// An echo not answered within this is given up (15 s, Scylla's).
     pub echo_timeout: Duration,
-    /// A SYN not answered within this no longer makes its peer's ACK welcome, and a
-    /// new SYN may go to that peer (2 intervals).
+    /// A SYN not answered within this is taken as lost: its peer's ACK is no
+    /// longer welcome, and a new SYN may go to that peer (200 ms; round trips on a
+    /// LAN take about 1 ms).
     pub exchange_timeout: Duration,
+    /// When a round's first exchange is lost (no ACK within `exchange_timeout`), it
+    /// is tried again with another peer, at most this many times per round (2).
+    /// Under 20 % message loss a round's exchange then fails about 5 % of the time
+    /// instead of 36 %.
+    pub round_retries: u32,
     /// Nodes whose status is LEFT or removed are forgotten after this (3 days).
     pub dead_state_expiry: Duration,
     /// How long a removal stays final ([`Gossiper::remove`](crate::Gossiper::remove)) (3 days).
@@ -91,7 +97,8 @@ impl Config {
             tombstone_grace: Duration::from_secs(3600),
             pause_threshold: Duration::from_secs(5),
             echo_timeout: Duration::from_secs(15),
-            exchange_timeout: Duration::from_secs(2),
+            exchange_timeout: Duration::from_millis(200),
+            round_retries: 2,
             dead_state_expiry: Duration::from_secs(3 * 24 * 3600),
             removal_expiry: Duration::from_secs(3 * 24 * 3600),
             fat_client: None,
@@ -127,7 +134,7 @@ impl Config {
                 max_interval: Duration::from_secs(4),
                 ..DetectorConfig::default()
             },
-            exchange_timeout: Duration::from_secs(4),
+            exchange_timeout: Duration::from_millis(800),
             ..Config::new(cluster)
         }
     }
@@ -138,6 +145,9 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.interval.is_zero() {
             return Err(ConfigError::ZeroInterval);
+        }
+        if self.exchange_timeout.is_zero() || self.exchange_timeout > self.interval {
+            return Err(ConfigError::ExchangeTimeout);
         }
         // header with the longest id, an empty ACK, one delta of one value
         let worst = 2 + 2 + 1 + self.cluster.as_bytes().len() + 256 + 10 // header
@@ -183,6 +193,9 @@ pub enum ConfigError {
     /// A fanout of zero peers.
     #[error("a fanout of zero peers")]
     ZeroFanout,
+    /// The exchange timeout must be positive and at most one interval.
+    #[error("the exchange timeout must be positive and at most one interval")]
+    ExchangeTimeout,
     /// A detector window under 2 samples or a threshold that is not positive.
     #[error("detector window must hold 2 samples and its threshold be positive")]
     Detector,

@@ -64,6 +64,11 @@ pub struct DetectorConfig {
     /// Intervals longer than this are not recorded (the reference's 2 s): a long
     /// silence must not teach the detector that long silences are normal.
     pub max_interval: Duration,
+    /// Intervals shorter than this are not recorded (the arrival still counts):
+    /// the same heartbeat relayed along two paths arrives twice within
+    /// milliseconds, and such intervals would make the mean collapse and a short
+    /// silence look like a crash. Scylla drops intervals under 1 s; default 500 ms.
+    pub min_interval: Duration,
 }
 
 impl Default for DetectorConfig {
@@ -75,6 +80,7 @@ impl Default for DetectorConfig {
             window: 100,
             initial_interval: Duration::from_secs(2),
             max_interval: Duration::from_secs(2),
+            min_interval: Duration::from_millis(500),
         }
     }
 }
@@ -144,14 +150,15 @@ impl ArrivalWindow {
     }
 
     /// Records a heartbeat at `now`. The interval since the last one is kept unless
-    /// it is longer than `max_interval`; a time earlier than the last heartbeat is
-    /// ignored.
+    /// it is shorter than `min_interval` or (exponential model) longer than
+    /// `max_interval`; a time earlier than the last heartbeat is ignored.
     pub fn heartbeat(&mut self, config: &DetectorConfig, now: Timestamp) {
         if now < self.last {
             return;
         }
         let interval = now.saturating_since(self.last);
-        if interval <= config.max_interval || matches!(config.model, PhiModel::Normal { .. }) {
+        let long = interval > config.max_interval && matches!(config.model, PhiModel::Exponential);
+        if interval >= config.min_interval && !long {
             self.push(millis(interval));
         }
         self.last = now;

@@ -24,8 +24,8 @@ use crate::{
 struct Peer {
     window: ArrivalWindow,
     up: bool,
-    /// An echo awaiting its reply: nonce, when sent, the generation it was sent to.
-    echo: Option<(u64, Timestamp, Generation)>,
+    /// An echo awaiting its reply.
+    echo: Option<Echoing>,
     /// When its state last advanced (the reference's update timestamp).
     heard: Timestamp,
     /// It announced a shutdown of its current generation.
@@ -36,11 +36,33 @@ struct Peer {
     full_pages_until: Timestamp,
 }
 
+/// An echo awaiting its reply. It is sent again (same nonce) at most once per
+/// interval while the peer's state keeps advancing, so one lost datagram delays
+/// marking a node up by a round rather than by the whole echo timeout.
+#[derive(Clone, Copy, Debug)]
+struct Echoing {
+    nonce: u64,
+    /// When the first was sent (the echo timeout runs from here).
+    since: Timestamp,
+    /// When the last was sent.
+    last: Timestamp,
+    /// The generation of the node it was sent to.
+    generation: Generation,
+}
+
 /// Exchanges in flight with one peer, whether or not its state is known.
 #[derive(Clone, Copy, Debug, Default)]
 struct Inflight {
     syn_sent: Option<Timestamp>,
     ack_sent: Option<Timestamp>,
+}
+
+/// The round's first exchange, retried with another peer if it is lost.
+#[derive(Clone, Debug)]
+struct Primary {
+    peer: NodeId,
+    sent: Timestamp,
+    retries_left: u32,
 }
 
 /// A forgotten node that may not come back at its old state for a while.
@@ -164,6 +186,7 @@ pub struct Gossiper<R> {
     rng: R,
     peers: SortedMap<Peer>,
     inflight: BTreeMap<NodeId, Inflight>,
+    primary: Option<Primary>,
     removed: BTreeMap<NodeId, Removal>,
     quarantined: BTreeMap<NodeId, Quarantine>,
     mode: Mode,
@@ -230,6 +253,7 @@ impl<R: rand_core::Rng> Gossiper<R> {
             rng,
             peers: SortedMap::default(),
             inflight: BTreeMap::new(),
+            primary: None,
             removed: BTreeMap::new(),
             quarantined: BTreeMap::new(),
             mode: Mode::Running,
@@ -287,7 +311,10 @@ impl<R: rand_core::Rng> Gossiper<R> {
         match &self.mode {
             Mode::Shadow { next_try, started, .. } => (*next_try).min(*started + self.config.shadow_timeout),
             // overdue echoes are given up at the next round: no need to wake sooner
-            Mode::Running => self.next_round,
+            Mode::Running => match &self.primary {
+                Some(p) if p.retries_left > 0 => self.next_round.min(p.sent + self.config.exchange_timeout),
+                _ => self.next_round,
+            },
             // nothing to do until called
             _ => Timestamp::from_millis(u64::MAX),
         }
@@ -413,9 +440,13 @@ impl<R: rand_core::Rng> Gossiper<R> {
         let (mut transmits, mut events) = (Vec::new(), Vec::new());
         match self.mode {
             Mode::Shadow { .. } => self.shadow_tick(now, &mut transmits, &mut events),
-            Mode::Running if now >= self.next_round => {
-                self.expire_echoes(now);
-                self.round(now, &mut transmits, &mut events);
+            Mode::Running => {
+                if now >= self.next_round {
+                    self.expire_echoes(now);
+                    self.round(now, &mut transmits, &mut events);
+                } else {
+                    self.retry_lost_exchange(now, &mut transmits);
+                }
             }
             _ => {}
         }
@@ -487,13 +518,14 @@ impl<R: rand_core::Rng> Gossiper<R> {
         transmits.push(Transmit { to: to.clone(), bytes });
     }
 
-    /// The page form for a SYN to `to`: compact unless this node's members changed
-    /// lately (peers are unlikely to agree yet) or the peer could not use a compact
-    /// page lately.
+    /// The page form for a SYN to `to`: compact only if the peer is a member this
+    /// node knows (a node it does not know certainly knows other members), this
+    /// node's members have not changed lately (peers are unlikely to agree yet), and
+    /// the peer has not lately been unable to use a compact page.
     fn page_form(&self, now: Timestamp, to: &NodeId) -> PageForm {
         let full = !self.config.compact_digests
             || now.saturating_since(self.members_changed) < self.config.interval * 2
-            || self.peers.get(to).is_some_and(|p| p.full_pages_until > now);
+            || self.peers.get(to).is_none_or(|p| p.full_pages_until > now);
         if full { PageForm::Full } else { PageForm::Compact }
     }
 
@@ -554,6 +586,7 @@ impl<R: rand_core::Rng> Gossiper<R> {
             };
             selection::choose(&candidates, self.config.fanout, &mut self.walk, &mut self.rng)
         };
+        self.primary = None;
         for to in targets {
             // at most one exchange in flight per peer
             let busy = self
@@ -564,8 +597,33 @@ impl<R: rand_core::Rng> Gossiper<R> {
             if !busy {
                 let form = self.page_form(now, &to);
                 self.send_syn(now, &to, form, transmits);
+                if self.primary.is_none() {
+                    let retries_left = self.config.round_retries;
+                    self.primary = Some(Primary { peer: to.clone(), sent: now, retries_left });
+                }
             }
         }
+    }
+
+    /// If the round's first exchange got no ACK within the exchange timeout, it is
+    /// taken as lost and tried again with another live peer (or, with none, a seed
+    /// or the same peer), while retries are left.
+    fn retry_lost_exchange(&mut self, now: Timestamp, transmits: &mut Vec<Transmit>) {
+        let Some(p) = &self.primary else { return };
+        if p.retries_left == 0 || now < p.sent + self.config.exchange_timeout {
+            return;
+        }
+        let (failed, retries_left) = (p.peer.clone(), p.retries_left - 1);
+        let live: Vec<&NodeId> = self.peers.iter().filter(|(id, p)| p.up && **id != failed).map(|(id, _)| id).collect();
+        let to = if live.is_empty() {
+            let seeds: Vec<&NodeId> = self.config.seeds.iter().filter(|s| *s != self.local_id()).collect();
+            if seeds.is_empty() { failed } else { seeds[(self.rng.next_u64() % seeds.len() as u64) as usize].clone() }
+        } else {
+            live[(self.rng.next_u64() % live.len() as u64) as usize].clone()
+        };
+        let form = self.page_form(now, &to);
+        self.send_syn(now, &to, form, transmits);
+        self.primary = Some(Primary { peer: to, sent: now, retries_left });
     }
 
     /// Interprets every peer's failure detector (the reference's doStatusCheck).
@@ -641,7 +699,7 @@ impl<R: rand_core::Rng> Gossiper<R> {
     fn expire_echoes(&mut self, now: Timestamp) {
         let timeout = self.config.echo_timeout;
         for p in self.peers.values_mut() {
-            if p.echo.is_some_and(|(_, at, _)| now.saturating_since(at) >= timeout) {
+            if p.echo.is_some_and(|e| now.saturating_since(e.since) >= timeout) {
                 p.echo = None;
                 self.metrics.echo_timeouts += 1;
             }
@@ -691,12 +749,26 @@ impl<R: rand_core::Rng> Gossiper<R> {
         if Status::of(state).is_some_and(|s| s.is_dead_state() || s == Status::Shutdown) {
             return;
         }
-        let nonce = self.rng.next_u64();
+        let interval = self.config.interval;
+        let fresh = self.rng.next_u64();
         let Some(p) = self.peers.get_mut(id) else { return };
-        if p.up || p.echo.is_some() || p.shutdown {
+        if p.up || p.shutdown {
             return;
         }
-        p.echo = Some((nonce, now, generation));
+        let nonce = match &mut p.echo {
+            // answered by a later generation's echo only if it is this one
+            Some(e) if e.generation == generation => {
+                if now.saturating_since(e.last) < interval {
+                    return;
+                }
+                e.last = now;
+                e.nonce
+            }
+            slot => {
+                *slot = Some(Echoing { nonce: fresh, since: now, last: now, generation });
+                fresh
+            }
+        };
         self.metrics.echoes += 1;
         self.send(id, Message::Echo(crate::Echo { nonce }), transmits);
     }
@@ -740,6 +812,9 @@ impl<R: rand_core::Rng> Gossiper<R> {
                     self.metrics.unsolicited += 1;
                     return;
                 }
+                if self.primary.as_ref().is_some_and(|p| p.peer == from) {
+                    self.primary = None;
+                }
                 let received = handle_ack(&self.view, &ack);
                 if received.context_error.is_some() {
                     self.metrics.context_errors += 1;
@@ -778,8 +853,10 @@ impl<R: rand_core::Rng> Gossiper<R> {
             Message::EchoReply(e) => {
                 let known = self.view.get(&from).map(EndpointState::generation);
                 if let Some(p) = self.peers.get_mut(&from)
-                    && p.echo.is_some_and(|(nonce, _, generation)| {
-                        nonce == e.nonce && generation == env.header.generation && known == Some(generation)
+                    && p.echo.is_some_and(|pending| {
+                        pending.nonce == e.nonce
+                            && pending.generation == env.header.generation
+                            && known == Some(pending.generation)
                     })
                 {
                     p.echo = None;
@@ -877,7 +954,8 @@ impl<R: rand_core::Rng> Gossiper<R> {
                     p.heard = now;
                     // a newer heartbeat of the same generation: it is running
                     p.shutdown = false;
-                    if !p.up && p.echo.is_none() {
+                    let due = p.echo.is_none_or(|e| now.saturating_since(e.last) >= self.config.interval);
+                    if !p.up && due {
                         self.mark_alive(now, &node, transmits);
                     }
                 }

@@ -237,17 +237,27 @@ fn a_node_renews_a_generation_older_than_one_peers_hold() {
 }
 
 #[test]
-fn at_most_one_exchange_is_in_flight_per_peer() {
+fn at_most_one_exchange_is_in_flight_per_peer_and_a_lost_one_is_retried() {
     let now = Timestamp::from_secs(T0);
-    let mut a = node(1, T0, now);
-    // the seed never answers: with a 2 s exchange timeout and 1 s rounds, a SYN
-    // goes to it every other round, not every round
-    let mut syns = 0;
-    for s in 0..20 {
-        let out = a.handle_timeout(now + secs(s));
-        syns += out.transmits.iter().filter(|t| t.to == id(0)).count();
+    for retries in [0u32, 2] {
+        let mut config = config(&[0]);
+        config.round_retries = retries;
+        let timeout = config.exchange_timeout;
+        let mut a = Gossiper::new(config, id(1), Generation(T0), now, ChaCha8Rng::seed_from_u64(1)).unwrap();
+        // the seed never answers; tick every 50 ms for 20 rounds
+        let mut sent: Vec<Timestamp> = Vec::new();
+        for tick in 0..400u64 {
+            let t = now + Duration::from_millis(50 * tick);
+            let out = a.handle_timeout(t);
+            sent.extend(out.transmits.iter().filter(|x| x.to == id(0)).map(|_| t));
+        }
+        for pair in sent.windows(2) {
+            assert!(pair[1].saturating_since(pair[0]) >= timeout, "two SYNs in flight to one peer: {pair:?}");
+        }
+        // one per round, plus the retries of a lost one
+        let per_round = sent.len() as f64 / 20.0;
+        assert!((per_round - f64::from(1 + retries)).abs() <= 0.1, "{retries} retries: {per_round} SYNs per round");
     }
-    assert!((9..=11).contains(&syns), "{syns} SYNs in 20 rounds");
 }
 
 #[test]
