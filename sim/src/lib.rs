@@ -1,6 +1,6 @@
 //! # rumormill-sim
 //!
-//! A deterministic cluster simulator for [rumormill](rumormill): N real
+//! A deterministic cluster simulator for [rumormill]: N real
 //! `Gossiper`s on a virtual clock over a simulated network (latency, loss,
 //! duplication, reordering, partitions, crashes, restarts, shutdowns, removals).
 //! The same settings and seed give the same run. It measures convergence, bytes,
