@@ -41,6 +41,9 @@ pub struct Requests {
     pub digests: Vec<Digest>,
     /// The context the compact ones came in, so they can be answered compactly.
     pub(crate) context: Option<Context>,
+    /// The member index of each compact one: they are the last `indices.len()`
+    /// digests, in the context's member order.
+    pub(crate) indices: Vec<u32>,
 }
 
 /// An ACK, resolved against the view: what to apply, and what to answer.
@@ -359,7 +362,7 @@ fn restore_deltas(members: &Members<'_>, deltas: &[CompactDelta]) -> Result<Vec<
 pub fn handle_ack(view: &View, ack: &Ack) -> ReceivedAck {
     let mut out = ReceivedAck {
         deltas: ack.deltas.clone(),
-        requests: Requests { digests: ack.requests.clone(), context: None },
+        requests: Requests { digests: ack.requests.clone(), context: None, indices: Vec::new() },
         resend: ack.resend.clone(),
         context_error: None,
     };
@@ -368,6 +371,7 @@ pub fn handle_ack(view: &View, ack: &Ack) -> ReceivedAck {
             Ok((requests, deltas)) => {
                 out.requests.digests.extend(requests);
                 out.requests.context = Some(c.context.clone());
+                out.requests.indices = c.requests.iter().map(|r| r.index).collect();
                 out.deltas.extend(deltas);
             }
             Err(e) => out.context_error = Some(e),
@@ -422,17 +426,27 @@ pub fn build_ack2<R: rand_core::Rng + ?Sized>(
         .map(|c| Members::current(view, &c.range))
         .filter(|m| requests.context.as_ref().is_some_and(|c| c.members == m.context.members));
     let mut send = Vec::new();
-    for r in &requests.digests {
-        let Some((node, state)) = view.nodes().get_key_value(&r.node) else { continue };
+    let first_compact = requests.digests.len() - requests.indices.len().min(requests.digests.len());
+    for (i, r) in requests.digests.iter().enumerate() {
+        // a compact request names its member by index: with the members unchanged,
+        // no search is needed
+        let known = match (&members, i.checked_sub(first_compact).and_then(|j| requests.indices.get(j))) {
+            (Some(m), Some(&index)) => m.get(index).ok().filter(|(id, _)| **id == r.node).map(|e| (e, Some(index))),
+            _ => None,
+        };
+        let ((node, state), index) = match known {
+            Some(found) => found,
+            None => match view.nodes().get_key_value(&r.node) {
+                Some(e) => (e, members.as_ref().and_then(|m| m.index_of(&r.node))),
+                None => continue,
+            },
+        };
         let from = match state.generation().cmp(&r.generation) {
             Ordering::Less => continue,
             Ordering::Greater => Version::ZERO,
             Ordering::Equal => base_for(state, r.max_version, r.purged),
         };
-        let reference = match &members {
-            Some(m) => m.index_of(node).map_or(Ref::Full, Ref::Compact),
-            None => Ref::Full,
-        };
+        let reference = index.map_or(Ref::Full, Ref::Compact);
         send.push(Candidate { node, state, from, reference });
     }
     let n = send.len() as u64;
