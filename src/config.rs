@@ -163,7 +163,10 @@ impl Config {
         if let Fanout::Chunked(0) | Fanout::Random(0) = self.fanout {
             return Err(ConfigError::ZeroFanout);
         }
-        if self.detector.window < 2 || self.detector.threshold.is_nan() || self.detector.threshold <= 0.0 {
+        if !(2..=DetectorConfig::MAX_WINDOW).contains(&self.detector.window)
+            || self.detector.threshold.is_nan()
+            || self.detector.threshold <= 0.0
+        {
             return Err(ConfigError::Detector);
         }
         Ok(())
@@ -196,8 +199,9 @@ pub enum ConfigError {
     /// The exchange timeout must be positive and at most one interval.
     #[error("the exchange timeout must be positive and at most one interval")]
     ExchangeTimeout,
-    /// A detector window under 2 samples or a threshold that is not positive.
-    #[error("detector window must hold 2 samples and its threshold be positive")]
+    /// A detector window outside 2 to [`DetectorConfig::MAX_WINDOW`](DetectorConfig::MAX_WINDOW)
+    /// samples, or a threshold that is not positive.
+    #[error("detector window must hold 2 to 65536 samples and its threshold be positive")]
     Detector,
 }
 
@@ -220,5 +224,19 @@ mod tests {
         assert!(matches!(config.validate(), Err(ConfigError::ValueDoesNotFit { .. })));
         config.limits.max_value_len = 512;
         assert_eq!(config.validate(), Ok(()));
+    }
+
+    #[test]
+    fn a_detector_window_out_of_range_is_refused() {
+        let mut config = Config::new(ClusterName::new("c").unwrap());
+        for (window, ok) in
+            [(1, false), (2, true), (DetectorConfig::MAX_WINDOW, true), (DetectorConfig::MAX_WINDOW + 1, false)]
+        {
+            config.detector.window = window;
+            assert_eq!(config.validate().is_ok(), ok, "window {window}");
+        }
+        config.detector.window = 100;
+        config.detector.threshold = f64::NAN;
+        assert_eq!(config.validate(), Err(ConfigError::Detector));
     }
 }

@@ -56,7 +56,8 @@ pub struct DetectorConfig {
     pub model: PhiModel,
     /// Convict when phi exceeds this (default 8).
     pub threshold: f64,
-    /// Intervals kept per peer (default 100; at 4 bytes each).
+    /// Intervals kept per peer (default 100; at 2 bytes each; 2 to
+    /// [`DetectorConfig::MAX_WINDOW`]).
     pub window: usize,
     /// The first interval recorded for a peer (the reference's 2 s), exponential
     /// model only.
@@ -69,6 +70,12 @@ pub struct DetectorConfig {
     /// milliseconds, and such intervals would make the mean collapse and a short
     /// silence look like a crash. Scylla drops intervals under 1 s; default 500 ms.
     pub min_interval: Duration,
+}
+
+impl DetectorConfig {
+    /// The largest window (65,536 intervals, 128 KiB per peer); a larger
+    /// `window` is rejected by [`Config::validate`](crate::Config::validate).
+    pub const MAX_WINDOW: usize = 1 << 16;
 }
 
 impl Default for DetectorConfig {
@@ -85,8 +92,9 @@ impl Default for DetectorConfig {
     }
 }
 
-/// A bounded ring of the intervals between one peer's heartbeats, in milliseconds,
-/// with running sums so phi costs O(1).
+/// A bounded ring of the intervals between one peer's heartbeats, in milliseconds
+/// (as 16-bit numbers: longer intervals count as 65.5 s, far beyond any that
+/// matters), with running sums so phi costs O(1).
 ///
 /// ```
 /// use core::time::Duration;
@@ -102,12 +110,13 @@ impl Default for DetectorConfig {
 #[derive(Clone, Debug)]
 pub struct ArrivalWindow {
     last: Timestamp,
-    ring: Box<[u32]>,
+    ring: Box<[u16]>,
     /// Next slot to write.
-    next: usize,
-    len: usize,
+    next: u32,
+    len: u32,
     sum: u64,
-    sum_sq: u128,
+    /// At most `MAX_WINDOW` squares of 16-bit numbers: fits 64 bits.
+    sum_sq: u64,
 }
 
 impl ArrivalWindow {
@@ -115,7 +124,7 @@ impl ArrivalWindow {
     pub fn new(config: &DetectorConfig, now: Timestamp) -> Self {
         let mut w = ArrivalWindow {
             last: now,
-            ring: alloc::vec![0; config.window.max(2)].into_boxed_slice(),
+            ring: alloc::vec![0; config.window.clamp(2, DetectorConfig::MAX_WINDOW)].into_boxed_slice(),
             next: 0,
             len: 0,
             sum: 0,
@@ -132,21 +141,19 @@ impl ArrivalWindow {
         w
     }
 
-    fn push(&mut self, interval: u32) {
-        if self.len == self.ring.len() {
-            let old = self.ring[self.next];
-            self.sum -= u64::from(old);
-            self.sum_sq -= u128::from(u64::from(old) * u64::from(old));
+    fn push(&mut self, interval: u16) {
+        let slot = self.next as usize;
+        if self.len as usize == self.ring.len() {
+            let old = u64::from(self.ring[slot]);
+            self.sum -= old;
+            self.sum_sq -= old * old;
         } else {
             self.len += 1;
         }
-        self.ring[self.next] = interval;
+        self.ring[slot] = interval;
         self.sum += u64::from(interval);
-        self.sum_sq += u128::from(u64::from(interval) * u64::from(interval));
-        self.next += 1;
-        if self.next == self.ring.len() {
-            self.next = 0;
-        }
+        self.sum_sq += u64::from(interval) * u64::from(interval);
+        self.next = if slot + 1 == self.ring.len() { 0 } else { self.next + 1 };
     }
 
     /// Records a heartbeat at `now`. The interval since the last one is kept unless
@@ -171,11 +178,11 @@ impl ArrivalWindow {
 
     /// The mean interval, in milliseconds.
     pub fn mean(&self) -> f64 {
-        self.sum as f64 / self.len.max(1) as f64
+        self.sum as f64 / f64::from(self.len.max(1))
     }
 
     fn std_dev(&self) -> f64 {
-        let n = self.len.max(1) as f64;
+        let n = f64::from(self.len.max(1));
         let mean = self.mean();
         (self.sum_sq as f64 / n - mean * mean).max(0.0).sqrt()
     }
@@ -200,12 +207,12 @@ impl ArrivalWindow {
 
     /// Bytes this window holds (the ring plus the struct).
     pub fn memory(&self) -> usize {
-        core::mem::size_of::<Self>() + self.ring.len() * core::mem::size_of::<u32>()
+        core::mem::size_of::<Self>() + self.ring.len() * core::mem::size_of::<u16>()
     }
 }
 
-fn millis(d: Duration) -> u32 {
-    u32::try_from(d.as_millis()).unwrap_or(u32::MAX)
+fn millis(d: Duration) -> u16 {
+    u16::try_from(d.as_millis()).unwrap_or(u16::MAX)
 }
 
 #[cfg(test)]
@@ -276,12 +283,20 @@ mod tests {
         for s in 1..10_000 {
             w.heartbeat(&config, Timestamp::from_secs(s));
         }
-        assert_eq!(w.len, config.window);
+        assert_eq!(w.len as usize, config.window);
         assert!(w.memory() <= 1024, "{} bytes", w.memory());
         // long silences are not learned (reference's max interval)
         let before = w.mean();
         w.heartbeat(&config, Timestamp::from_secs(20_000));
         assert_eq!(w.mean(), before);
+        // a full window of the longest intervals: the sums stay exact
+        let widest = DetectorConfig { window: DetectorConfig::MAX_WINDOW, ..config };
+        let mut full = ArrivalWindow::new(&widest, Timestamp::from_secs(0));
+        for i in 0..2 * DetectorConfig::MAX_WINDOW {
+            full.push(if i % 2 == 0 { u16::MAX } else { 1 });
+        }
+        assert_eq!(full.mean(), (f64::from(u16::MAX) + 1.0) / 2.0);
+        assert!((full.std_dev() - (f64::from(u16::MAX) - 1.0) / 2.0).abs() < 1e-6);
         // time going backwards is ignored
         w.heartbeat(&config, Timestamp::from_secs(5));
         assert_eq!(w.last(), Timestamp::from_secs(20_000));

@@ -1,9 +1,8 @@
 //! What is known of one node: its heartbeat and values at one generation.
 
-use alloc::collections::BTreeMap;
 use smallvec::SmallVec;
 
-use crate::{Digest, Generation, Key, NodeId, Value, Version, VersionedValue};
+use crate::{Digest, Generation, Key, NodeId, Value, Values, Version, VersionedValue};
 
 /// The state of one node as some view knows it.
 ///
@@ -34,7 +33,7 @@ use crate::{Digest, Generation, Key, NodeId, Value, Version, VersionedValue};
 pub struct EndpointState {
     generation: Generation,
     heartbeat: Version,
-    values: BTreeMap<Key, VersionedValue>,
+    values: Values,
     max_version: Version,
     purged: Version,
     /// The highest version among `values` (derived; kept so that the common case,
@@ -49,7 +48,7 @@ pub struct EndpointState {
 struct Parts {
     generation: Generation,
     heartbeat: Version,
-    values: BTreeMap<Key, VersionedValue>,
+    values: alloc::collections::BTreeMap<Key, VersionedValue>,
     #[serde(default)]
     max_version: Version,
     #[serde(default)]
@@ -87,7 +86,7 @@ impl EndpointState {
         EndpointState {
             generation,
             heartbeat: Version::ZERO,
-            values: BTreeMap::new(),
+            values: Values::default(),
             max_version: Version::ZERO,
             purged: Version::ZERO,
             values_max: Version::ZERO,
@@ -112,6 +111,7 @@ impl EndpointState {
         }
         s.prune();
         s.recompute_values_max();
+        s.values.shrink();
         s
     }
 
@@ -140,7 +140,7 @@ impl EndpointState {
     }
 
     /// Values and tombstones by key.
-    pub fn values(&self) -> &BTreeMap<Key, VersionedValue> {
+    pub fn values(&self) -> &Values {
         &self.values
     }
 
@@ -251,6 +251,7 @@ impl EndpointState {
         }
         out.prune();
         out.recompute_values_max();
+        out.values.shrink();
         out
     }
 

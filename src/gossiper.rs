@@ -24,8 +24,8 @@ use crate::{
 struct Peer {
     window: ArrivalWindow,
     up: bool,
-    /// An echo awaiting its reply.
-    echo: Option<Echoing>,
+    /// An echo awaiting its reply (boxed: rare, and every peer carries the slot).
+    echo: Option<Box<Echoing>>,
     /// When its state last advanced (the reference's update timestamp).
     heard: Timestamp,
     /// It announced a shutdown of its current generation.
@@ -699,7 +699,7 @@ impl<R: rand_core::Rng> Gossiper<R> {
     fn expire_echoes(&mut self, now: Timestamp) {
         let timeout = self.config.echo_timeout;
         for p in self.peers.values_mut() {
-            if p.echo.is_some_and(|e| now.saturating_since(e.since) >= timeout) {
+            if p.echo.as_deref().is_some_and(|e| now.saturating_since(e.since) >= timeout) {
                 p.echo = None;
                 self.metrics.echo_timeouts += 1;
             }
@@ -765,7 +765,7 @@ impl<R: rand_core::Rng> Gossiper<R> {
                 e.nonce
             }
             slot => {
-                *slot = Some(Echoing { nonce: fresh, since: now, last: now, generation });
+                *slot = Some(Box::new(Echoing { nonce: fresh, since: now, last: now, generation }));
                 fresh
             }
         };
@@ -853,7 +853,7 @@ impl<R: rand_core::Rng> Gossiper<R> {
             Message::EchoReply(e) => {
                 let known = self.view.get(&from).map(EndpointState::generation);
                 if let Some(p) = self.peers.get_mut(&from)
-                    && p.echo.is_some_and(|pending| {
+                    && p.echo.as_deref().is_some_and(|pending| {
                         pending.nonce == e.nonce
                             && pending.generation == env.header.generation
                             && known == Some(pending.generation)
@@ -954,7 +954,7 @@ impl<R: rand_core::Rng> Gossiper<R> {
                     p.heard = now;
                     // a newer heartbeat of the same generation: it is running
                     p.shutdown = false;
-                    let due = p.echo.is_none_or(|e| now.saturating_since(e.last) >= self.config.interval);
+                    let due = p.echo.as_deref().is_none_or(|e| now.saturating_since(e.last) >= self.config.interval);
                     if !p.up && due {
                         self.mark_alive(now, &node, transmits);
                     }

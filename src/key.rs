@@ -1,6 +1,5 @@
 //! Keys of gossiped values, and the well-known keys of the reference Gossiper.
 
-use alloc::sync::Arc;
 use core::cmp::Ordering;
 use core::fmt;
 use core::hash::{Hash, Hasher};
@@ -71,7 +70,8 @@ pub struct Key(Repr);
 #[derive(Clone)]
 enum Repr {
     Known(u8),
-    Custom(Arc<str>),
+    /// UTF-8 (checked on construction); short names inline.
+    Custom(crate::small::Name),
 }
 
 macro_rules! well_known {
@@ -103,7 +103,7 @@ impl Key {
         }
         Ok(match well_known_code(name) {
             Some(code) => Key(Repr::Known(code)),
-            None => Key(Repr::Custom(Arc::from(name))),
+            None => Key(Repr::Custom(crate::small::Name::new(name.as_bytes()))),
         })
     }
 
@@ -111,7 +111,16 @@ impl Key {
     pub fn as_str(&self) -> &str {
         match &self.0 {
             Repr::Known(code) => WELL_KNOWN[usize::from(*code)],
-            Repr::Custom(name) => name,
+            // built from a &str, so this cannot fail
+            Repr::Custom(name) => core::str::from_utf8(name.as_slice()).unwrap_or_default(),
+        }
+    }
+
+    /// The key's bytes (its text in UTF-8): byte order is text order.
+    fn as_bytes(&self) -> &[u8] {
+        match &self.0 {
+            Repr::Known(code) => WELL_KNOWN[usize::from(*code)].as_bytes(),
+            Repr::Custom(name) => name.as_slice(),
         }
     }
 
@@ -139,7 +148,7 @@ impl PartialEq for Key {
     fn eq(&self, other: &Key) -> bool {
         match (&self.0, &other.0) {
             (Repr::Known(a), Repr::Known(b)) => a == b,
-            _ => self.as_str() == other.as_str(),
+            _ => self.as_bytes() == other.as_bytes(),
         }
     }
 }
@@ -148,7 +157,7 @@ impl Eq for Key {}
 
 impl Ord for Key {
     fn cmp(&self, other: &Key) -> Ordering {
-        self.as_str().cmp(other.as_str())
+        self.as_bytes().cmp(other.as_bytes())
     }
 }
 
@@ -160,7 +169,7 @@ impl PartialOrd for Key {
 
 impl Hash for Key {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        self.as_str().hash(state)
+        self.as_bytes().hash(state)
     }
 }
 

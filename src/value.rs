@@ -1,15 +1,16 @@
 //! Values and their versions.
 
-use alloc::sync::Arc;
 use core::cmp::Ordering;
 use core::fmt;
 
 use crate::Version;
+use crate::small::Small;
 
 /// The default largest value, in bytes (the reference's limit is 65 535).
 pub const DEFAULT_MAX_VALUE_LEN: usize = 64 * 1024;
 
-/// Opaque value bytes. Cloning is cheap (a reference count).
+/// Opaque value bytes. Values of up to 22 bytes are stored inline; longer ones are
+/// shared, so cloning is cheap either way.
 ///
 /// ```
 /// use rumormill::Value;
@@ -18,54 +19,54 @@ pub const DEFAULT_MAX_VALUE_LEN: usize = 64 * 1024;
 /// assert_eq!(v.len(), 6);
 /// ```
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Value(Arc<[u8]>);
+pub struct Value(Small);
 
 impl Value {
     /// The value's bytes.
     pub fn as_bytes(&self) -> &[u8] {
-        &self.0
+        self.0.as_slice()
     }
 
     /// Length in bytes.
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.as_bytes().len()
     }
 
     /// Whether the value has no bytes.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.as_bytes().is_empty()
     }
 }
 
 impl From<&[u8]> for Value {
     fn from(b: &[u8]) -> Value {
-        Value(Arc::from(b))
+        Value(Small::new(b))
     }
 }
 
 impl From<&str> for Value {
     fn from(s: &str) -> Value {
-        Value(Arc::from(s.as_bytes()))
+        Value(Small::new(s.as_bytes()))
     }
 }
 
 impl From<alloc::string::String> for Value {
     fn from(s: alloc::string::String) -> Value {
-        Value(Arc::from(s.into_bytes()))
+        Value(Small::from_vec(s.into_bytes()))
     }
 }
 
 impl From<alloc::vec::Vec<u8>> for Value {
     fn from(v: alloc::vec::Vec<u8>) -> Value {
-        Value(Arc::from(v))
+        Value(Small::from_vec(v))
     }
 }
 
 impl fmt::Debug for Value {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match core::str::from_utf8(&self.0) {
+        match core::str::from_utf8(self.as_bytes()) {
             Ok(s) => write!(f, "{s:?}"),
-            Err(_) => write!(f, "{:02x?}", &self.0[..]),
+            Err(_) => write!(f, "{:02x?}", self.as_bytes()),
         }
     }
 }
@@ -74,9 +75,9 @@ impl fmt::Debug for Value {
 impl serde::Serialize for Value {
     /// UTF-8 values serialize as strings, others as byte sequences.
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match core::str::from_utf8(&self.0) {
+        match core::str::from_utf8(self.as_bytes()) {
             Ok(text) => s.serialize_str(text),
-            Err(_) => s.serialize_bytes(&self.0),
+            Err(_) => s.serialize_bytes(self.as_bytes()),
         }
     }
 }

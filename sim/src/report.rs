@@ -17,6 +17,9 @@ pub struct RoundStats {
     pub round: u64,
     /// Fraction of running nodes up to date at its end.
     pub up_to_date: f64,
+    /// Fraction of (node, fact) pairs held: how far the news has spread, where
+    /// `up_to_date` only counts nodes that have all of it.
+    pub facts_held: f64,
     /// Bytes sent during it.
     pub bytes: u64,
     /// Messages sent during it.
@@ -48,6 +51,9 @@ pub struct Report {
     pub virtual_ms: u64,
     /// The push-pull epidemic's rounds to inform all nodes (mean field).
     pub push_pull_rounds: u64,
+    /// Cold start: the bandwidth bound, the fewest rounds in which every node
+    /// could receive every other node's state at the budget (see the README).
+    pub bandwidth_rounds: Option<f64>,
     /// Messages sent during the measured phase.
     pub messages: u64,
     /// Bytes sent during the measured phase.
@@ -121,6 +127,7 @@ impl Report {
             rounds,
             virtual_ms,
             push_pull_rounds: push_pull_rounds(p.nodes),
+            bandwidth_rounds: None,
             messages: t.total_messages() - traffic_from.total_messages(),
             bytes_total,
             bytes_syn: d(0),
@@ -154,6 +161,9 @@ impl Report {
         row("seed / loss / budget", format!("{} / {:.0} % / {} B", self.seed, self.loss * 100.0, self.budget));
         row("converged", format!("{}", self.converged));
         row("rounds", format!("{:.1}   (push-pull bound {})", self.rounds, self.push_pull_rounds));
+        if let Some(r) = self.bandwidth_rounds {
+            row("  bandwidth bound", format!("{r:.1} rounds"));
+        }
         if let Some(r) = self.detection_rounds {
             row("  crash seen by all after", format!("{r:.1} rounds"));
         }

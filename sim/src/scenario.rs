@@ -5,7 +5,9 @@ use std::collections::{BTreeSet, HashMap};
 use core::time::Duration;
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::{Rng, SeedableRng};
-use rumormill::{ClusterName, Config, Event, Fanout, Key, NodeId, PhiModel, Timestamp, Value};
+use rumormill::{
+    Ack2, ClusterName, Config, Delta, Event, Fanout, Key, Message, NodeId, PhiModel, Timestamp, Value, Version,
+};
 
 use crate::engine::{Network, Sim, Tracker};
 use crate::report::{Report, RoundStats};
@@ -273,6 +275,40 @@ pub fn push_pull_rounds(n: usize) -> u64 {
     rounds
 }
 
+/// The bandwidth bound of a cold start: the bytes of deltas one node must receive
+/// (every other node's whole state, as node 0 holds it at the end) over the most
+/// it can receive per round. Each SYN it sends brings back at most one ACK, and
+/// each SYN it gets brings at most one ACK2, each at most a budget of deltas: so
+/// per round at most `2 x (SYNs per node per round) x budget`.
+fn bandwidth_rounds(sim: &Sim, report: &Report) -> Option<f64> {
+    let g = sim.node(0)?;
+    let local = g.view().local_id();
+    let empty = Message::Ack2(Ack2 { deltas: vec![], compact: None }).encoded_len();
+    let need: usize = g
+        .view()
+        .iter()
+        .filter(|(id, _)| *id != local)
+        .map(|(id, state)| {
+            let mut values: Vec<_> = state.values().iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            values.sort_by_key(|(_, v)| v.version);
+            let delta = Delta {
+                node: id.clone(),
+                generation: state.generation(),
+                from: Version::ZERO,
+                purged: state.purged(),
+                heartbeat: Some(state.heartbeat()),
+                values,
+            };
+            Message::Ack2(Ack2 { deltas: vec![delta], compact: None }).encoded_len() - empty
+        })
+        .sum();
+    // a cold start is measured from the beginning: every SYN counts
+    let syn_messages = sim.traffic.messages[0] as f64;
+    let node_rounds = report.nodes as f64 * report.virtual_ms as f64 / sim.config.interval.as_millis() as f64;
+    let per_round = 2.0 * (syn_messages / node_rounds.max(1.0)) * report.budget as f64;
+    Some(need as f64 / per_round.max(1.0))
+}
+
 /// The push-pull curve: the fraction informed after each round.
 pub fn push_pull_curve(n: usize, rounds: usize) -> Vec<f64> {
     let mut p = 1.0 - 1.0 / n.max(2) as f64;
@@ -382,6 +418,7 @@ impl Run {
         self.rounds.push(RoundStats {
             round,
             up_to_date: self.facts.complete as f64 / running as f64,
+            facts_held: self.facts.have.iter().sum::<usize>() as f64 / (self.facts.total * self.facts.n).max(1) as f64,
             bytes: bytes - *last_bytes,
             messages: msgs - *last_msgs,
         });
@@ -451,7 +488,9 @@ fn play(run: &mut Run, p: &Params) -> Report {
             run.write_keys();
             let (t0, cpu0, tr0) = (run.sim.now, run.sim.cpu, run.sim.traffic.clone());
             let rounds = run.run_rounds(p.max_rounds, |r| r.facts.all_done(&r.sim));
-            run.report(rounds.is_some(), rounds.unwrap_or(p.max_rounds as f64), t0, cpu0, &tr0)
+            let mut report = run.report(rounds.is_some(), rounds.unwrap_or(p.max_rounds as f64), t0, cpu0, &tr0);
+            report.bandwidth_rounds = bandwidth_rounds(&run.sim, &report);
+            report
         }
         Scenario::SingleUpdate => {
             let ok = run.converge_first();
