@@ -31,6 +31,11 @@ pub struct Config {
     /// message the node sends fits; lower it below the path MTU (about 1,400) to
     /// avoid IP fragmentation, at the cost of more rounds for large changes.
     pub max_message_bytes: usize,
+    /// Longest frame accepted, in bytes (65,535, above any UDP datagram): longer
+    /// ones, which only a stream transport could deliver, are dropped undecoded
+    /// and counted in [`Metrics::too_large`](crate::Metrics::too_large). At least
+    /// `max_message_bytes`.
+    pub max_receive_bytes: usize,
     /// Peers contacted per round.
     pub fanout: Fanout,
     /// Failure detector.
@@ -80,6 +85,14 @@ pub struct Config {
     /// Keys whose changes do not keep the view from settling (Scylla's: LOAD,
     /// VIEW_BACKLOG, CACHE_HITRATES, GROUP0_STATE_ID).
     pub chatter_keys: Vec<Key>,
+    /// Seal every message with the keyring's primary key and open only messages
+    /// sealed with one of its keys (feature `encryption`; `None`: plain messages).
+    /// Sealing adds [`SEAL_OVERHEAD`](crate::SEAL_OVERHEAD) bytes, which budgets
+    /// leave room for. Change it at run time with
+    /// [`Gossiper::keyring_mut`](crate::Gossiper::keyring_mut). Never serialized.
+    #[cfg(feature = "encryption")]
+    #[cfg_attr(feature = "serde", serde(skip))]
+    pub keyring: Option<crate::Keyring>,
 }
 
 impl Config {
@@ -90,6 +103,7 @@ impl Config {
             seeds: Vec::new(),
             interval: Duration::from_secs(1),
             max_message_bytes: 65_000,
+            max_receive_bytes: 65_535,
             fanout: Fanout::Reference,
             detector: DetectorConfig::default(),
             limits: Limits { max_value_len: 60 * 1024, ..Limits::default() },
@@ -108,6 +122,8 @@ impl Config {
             settle_min: Duration::from_secs(5),
             settle_quiet: Duration::from_secs(3),
             chatter_keys: alloc::vec![Key::LOAD, Key::VIEW_BACKLOG, Key::CACHE_HITRATES, Key::GROUP0_STATE_ID],
+            #[cfg(feature = "encryption")]
+            keyring: None,
         }
     }
 
@@ -127,8 +143,8 @@ impl Config {
         Config {
             interval: Duration::from_secs(2),
             max_message_bytes: 1_400,
-            // what fits beside the worst case of 255-byte ids and keys
-            limits: Limits { max_value_len: 512, ..Limits::default() },
+            // what fits beside the worst case of 255-byte ids and keys, sealed
+            limits: Limits { max_value_len: 448, ..Limits::default() },
             detector: DetectorConfig {
                 threshold: 12.0,
                 max_interval: Duration::from_secs(4),
@@ -137,6 +153,15 @@ impl Config {
             exchange_timeout: Duration::from_millis(800),
             ..Config::new(cluster)
         }
+    }
+
+    /// Bytes sealing adds to every message: 0 without a keyring.
+    pub fn seal_overhead(&self) -> usize {
+        #[cfg(feature = "encryption")]
+        if self.keyring.is_some() {
+            return crate::SEAL_OVERHEAD;
+        }
+        0
     }
 
     /// Checks the settings fit together. The one that matters most: the largest
@@ -152,13 +177,17 @@ impl Config {
         // header with the longest id, an empty ACK, one delta of one value
         let worst = 2 + 2 + 1 + self.cluster.as_bytes().len() + 256 + 10 // header
             + 4 + 1 + 256 + 10 + 1 + 10 + 10 + 10 + 1 // ACK with one delta head
-            + 256 + 10 + 10; // key, gap, value length
+            + 256 + 10 + 10 // key, gap, value length
+            + self.seal_overhead();
         if self.limits.max_value_len + worst > self.max_message_bytes {
             return Err(ConfigError::ValueDoesNotFit {
                 max_value_len: self.limits.max_value_len,
                 max_message_bytes: self.max_message_bytes,
                 overhead: worst,
             });
+        }
+        if self.max_receive_bytes < self.max_message_bytes {
+            return Err(ConfigError::ReceiveLimit);
         }
         if let Fanout::Chunked(0) | Fanout::Random(0) = self.fanout {
             return Err(ConfigError::ZeroFanout);
@@ -196,6 +225,10 @@ pub enum ConfigError {
     /// A fanout of zero peers.
     #[error("a fanout of zero peers")]
     ZeroFanout,
+    /// `max_receive_bytes` is below `max_message_bytes`: nodes with this
+    /// configuration would drop each other's messages.
+    #[error("max_receive_bytes must be at least max_message_bytes")]
+    ReceiveLimit,
     /// The exchange timeout must be positive and at most one interval.
     #[error("the exchange timeout must be positive and at most one interval")]
     ExchangeTimeout,

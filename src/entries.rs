@@ -47,16 +47,15 @@ impl<V> SortedMap<V> {
     pub(crate) fn find(&self, id: &NodeId) -> Result<usize, usize> {
         let head = id.head();
         let lo = self.heads.partition_point(|h| *h < head);
-        let mut i = lo;
-        // ids sharing their first 16 bytes: compare in full (rare)
-        while i < self.heads.len() && self.heads[i] == head {
-            match self.list[i].0.cmp(id) {
-                core::cmp::Ordering::Less => i += 1,
-                core::cmp::Ordering::Equal => return Ok(i),
-                core::cmp::Ordering::Greater => return Err(i),
-            }
+        // ids sharing their first 16 bytes: a binary search of that run, comparing
+        // in full. (A walk along the run was linear: a peer can choose ids with a
+        // common 16-byte prefix, and with 60,000 of them in the view each lookup
+        // took a linear scan, 300 ms per message of 2,000 deltas.)
+        let run = self.heads[lo..].partition_point(|h| *h == head);
+        match self.list[lo..lo + run].binary_search_by(|(k, _)| k.cmp(id)) {
+            Ok(i) => Ok(lo + i),
+            Err(i) => Err(lo + i),
         }
-        Err(i)
     }
 
     pub(crate) fn get(&self, id: &NodeId) -> Option<&V> {

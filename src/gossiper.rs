@@ -8,6 +8,8 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::time::Duration;
 
+mod sealing;
+
 use crate::entries::SortedMap;
 use crate::event::{Event, Output, Transmit};
 use crate::removal::{self, Removal};
@@ -105,6 +107,9 @@ fn kind_index(m: &Message) -> usize {
 }
 
 /// Index of an [`Ignored`] reason in [`Metrics::ignored_deltas`].
+/// [`ignored_index`] of the limits' reasons.
+const LIMITS: usize = 5;
+
 fn ignored_index(i: &Ignored) -> usize {
     match i {
         Ignored::OwnState { .. } => 0,
@@ -112,7 +117,7 @@ fn ignored_index(i: &Ignored) -> usize {
         Ignored::OlderGeneration { .. } => 2,
         Ignored::NotContiguous { .. } => 3,
         Ignored::BelowPurgeFloor { .. } => 4,
-        Ignored::TooManyNodes { .. } | Ignored::TooManyKeys { .. } | Ignored::ValueTooLarge { .. } => 5,
+        Ignored::TooManyNodes { .. } | Ignored::TooManyKeys { .. } | Ignored::ValueTooLarge { .. } => LIMITS,
         _ => 6,
     }
 }
@@ -203,6 +208,9 @@ pub struct Gossiper<R> {
     liveness_epoch: u64,
     cached: Option<Arc<Snapshot>>,
     metrics: Metrics,
+    /// The nonces of the current generation, made at the first sealed message.
+    #[cfg(feature = "encryption")]
+    nonces: Option<crate::NonceSequence>,
 }
 
 impl<R: rand_core::Rng> Gossiper<R> {
@@ -270,6 +278,8 @@ impl<R: rand_core::Rng> Gossiper<R> {
             liveness_epoch: 0,
             cached: None,
             metrics: Metrics::default(),
+            #[cfg(feature = "encryption")]
+            nonces: None,
             config,
         })
     }
@@ -460,7 +470,14 @@ impl<R: rand_core::Rng> Gossiper<R> {
         let now = self.clock(now);
         let (mut transmits, mut events) = (Vec::new(), Vec::new());
         self.metrics.received_bytes += bytes.len() as u64;
-        match self.codec.decode(bytes) {
+        if bytes.len() > self.config.max_receive_bytes {
+            self.metrics.too_large += 1;
+            return self.finish(transmits, events);
+        }
+        let Some(bytes) = self.unseal(bytes) else {
+            return self.finish(transmits, events);
+        };
+        match self.codec.decode(&bytes) {
             Err(DecodeError::WrongCluster) => self.metrics.wrong_cluster += 1,
             Err(_) => self.metrics.decode_errors += 1,
             Ok(env) => {
@@ -506,12 +523,17 @@ impl<R: rand_core::Rng> Gossiper<R> {
     }
 
     fn budget(&self) -> Budget {
-        Budget::new(self.config.max_message_bytes, &self.header()).expect("validated: the budget holds a header")
+        let bytes = self.config.max_message_bytes - self.config.seal_overhead();
+        Budget::new(bytes, &self.header()).expect("validated: the budget holds a header")
     }
 
     fn send(&mut self, to: &NodeId, message: Message, transmits: &mut Vec<Transmit>) {
         let kind = kind_index(&message);
-        let bytes = Envelope { header: self.header(), message }.encode();
+        let plain = Envelope { header: self.header(), message }.encode();
+        let Some(bytes) = self.seal(plain) else {
+            self.metrics.seal_failures += 1;
+            return;
+        };
         debug_assert!(bytes.len() <= self.config.max_message_bytes, "a builder exceeded its budget");
         self.metrics.sent[kind] += 1;
         self.metrics.sent_bytes[kind] += bytes.len() as u64;
@@ -799,15 +821,24 @@ impl<R: rand_core::Rng> Gossiper<R> {
                 self.filter_page(&mut syn);
                 let built = handle_syn(&self.view, &syn, self.budget(), &mut self.rng);
                 self.note_built(built.left_out, built.context_error.is_some());
-                self.inflight.entry(from.clone()).or_default().ack_sent = Some(now);
+                // at most max_nodes exchanges tracked: a flood of sender ids cannot
+                // grow memory; an untracked exchange's ACK2 is refused as unsolicited
+                if self.inflight.len() < self.config.limits.max_nodes || self.inflight.contains_key(&from) {
+                    self.inflight.entry(from.clone()).or_default().ack_sent = Some(now);
+                } else {
+                    self.metrics.inflight_full += 1;
+                }
                 self.send(&from, Message::Ack(built.message), transmits);
             }
             Message::Ack(ack) => {
                 // an ACK must answer a SYN of ours still in flight (the reference only
                 // checks that some SYN was ever sent, CASSANDRA-12653)
-                let entry = self.inflight.entry(from.clone()).or_default();
-                let answered =
-                    entry.syn_sent.take().is_some_and(|at| now.saturating_since(at) < self.config.exchange_timeout);
+                // (no entry is made for a stranger's ACK: memory is not its to grow)
+                let answered = self
+                    .inflight
+                    .get_mut(&from)
+                    .and_then(|entry| entry.syn_sent.take())
+                    .is_some_and(|at| now.saturating_since(at) < self.config.exchange_timeout);
                 if !answered {
                     self.metrics.unsolicited += 1;
                     return;
@@ -836,9 +867,11 @@ impl<R: rand_core::Rng> Gossiper<R> {
                 }
             }
             Message::Ack2(ack2) => {
-                let entry = self.inflight.entry(from.clone()).or_default();
-                let answered =
-                    entry.ack_sent.take().is_some_and(|at| now.saturating_since(at) < self.config.exchange_timeout);
+                let answered = self
+                    .inflight
+                    .get_mut(&from)
+                    .and_then(|entry| entry.ack_sent.take())
+                    .is_some_and(|at| now.saturating_since(at) < self.config.exchange_timeout);
                 if !answered {
                     self.metrics.unsolicited += 1;
                     return;
@@ -1005,8 +1038,13 @@ impl<R: rand_core::Rng> Gossiper<R> {
     /// Applies removal records: forgets removed nodes, or goes silent if this node
     /// is the one removed.
     fn absorb_removals(&mut self, now: Timestamp, records: &[Removal], events: &mut Vec<Event>) {
+        let longest = now + self.config.removal_expiry;
         for r in records {
-            if r.expires <= now {
+            // a record lasts at most removal_expiry here, whatever its sender says,
+            // and names a generation that can exist (u64::MAX would ban every one)
+            let r = &Removal { expires: r.expires.min(longest), ..r.clone() };
+            if r.expires <= now || !r.generation.is_believable(now) {
+                self.metrics.removals_ignored += u64::from(r.expires > now);
                 continue;
             }
             if r.node == *self.local_id() {
@@ -1018,6 +1056,10 @@ impl<R: rand_core::Rng> Gossiper<R> {
             }
             let known = self.removed.get(&r.node);
             if known.is_some_and(|k| k.generation >= r.generation && k.expires >= r.expires) {
+                continue;
+            }
+            if known.is_none() && self.removed.len() >= self.config.limits.max_nodes {
+                self.metrics.removals_ignored += 1;
                 continue;
             }
             self.removed.insert(r.node.clone(), r.clone());
@@ -1092,8 +1134,15 @@ impl<R: rand_core::Rng> Gossiper<R> {
                 self.send(&from, Message::Ack(crate::Ack::default()), transmits);
             }
             Message::Ack(ack) => {
+                // only from a node this round asked: a stranger cannot end the round
+                // with states of its choosing
+                if self.inflight.get(&from).and_then(|i| i.syn_sent).is_none() {
+                    self.metrics.unsolicited += 1;
+                    return;
+                }
                 let received = handle_ack(&self.view, &ack);
                 let local = self.view.local_id().clone();
+                let max_nodes = self.config.limits.max_nodes;
                 let seeds: BTreeSet<NodeId> = self.config.seeds.iter().filter(|s| **s != local).cloned().collect();
                 let Mode::Shadow { states, quiet_seeds, .. } = &mut self.mode else { return };
                 if received.deltas.is_empty() {
@@ -1118,6 +1167,11 @@ impl<R: rand_core::Rng> Gossiper<R> {
                     );
                     let merged = match states.get(&d.node) {
                         Some(s) => s.join(&incoming),
+                        // max_nodes in all, this node's own entry always among them
+                        None if d.node != local && states.len() + 1 >= max_nodes => {
+                            self.metrics.ignored_deltas[LIMITS] += 1;
+                            continue;
+                        }
                         None => incoming,
                     };
                     states.insert(d.node.clone(), merged);

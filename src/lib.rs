@@ -57,6 +57,14 @@
 //! - Merging is a join (commutative, associative, idempotent), the local node's
 //!   state is never taken from a peer, and generations more than a year ahead of
 //!   the clock are ignored for every node.
+//!
+//! # Features
+//!
+//! - `encryption`: seal every message with XChaCha20-Poly1305 and a `Keyring`
+//!   that rotates in a live cluster (see `Config::keyring` and docs/security.md).
+//! - `serde`: serde derives on public data types.
+//! - `arbitrary`: `arbitrary::Arbitrary` on public data types.
+//! - `fuzzing`: the fuzz harnesses in `rumormill::fuzzing` (docs/fuzzing.md).
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -84,6 +92,8 @@ mod metrics;
 mod range;
 mod reconcile;
 mod removal;
+#[cfg(feature = "encryption")]
+mod seal;
 mod selection;
 mod small;
 mod snapshot;
@@ -113,6 +123,11 @@ pub use metrics::Metrics;
 pub use range::NodeRange;
 pub use reconcile::{Built, ReceivedAck, ReceivedAck2, Requests, build_ack2, handle_ack, handle_ack2, handle_syn};
 pub use removal::{REMOVED_KEY, Removal};
+#[cfg(feature = "encryption")]
+pub use seal::{
+    KeyId, Keyring, KeyringError, NonceSequence, OpenError, SEAL_MAGIC, SEAL_OVERHEAD, SEAL_VERSION, SealError,
+    SecretKey,
+};
 pub use selection::Fanout;
 pub use snapshot::{Liveness, Member, Snapshot};
 pub use status::Status;

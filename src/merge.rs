@@ -338,9 +338,20 @@ fn state_of(d: &Delta) -> EndpointState {
 
 /// Checks a delta's shape and its sizes against the limits.
 fn validate(d: &Delta, limits: &crate::Limits) -> Result<(), Ignored> {
+    // The key count first: it bounds the work below by the limits. (Checked last, a
+    // 64 KB delta of 13,000 fields cost a quadratic scan before being refused.)
+    if d.values.len() > limits.max_keys_per_node {
+        return Err(Ignored::TooManyKeys { node: d.node.clone() });
+    }
+    // repeated keys: a scan for a few fields, a set beyond (the limit may be large)
+    let mut seen = (d.values.len() > 16).then(alloc::collections::BTreeSet::new);
     let mut prev = d.from;
     for (i, (k, vv)) in d.values.iter().enumerate() {
-        if vv.version <= prev || d.values[..i].iter().any(|(k2, _)| k2 == k) {
+        let repeated = match &mut seen {
+            None => d.values[..i].iter().any(|(k2, _)| k2 == k),
+            Some(set) => !set.insert(k),
+        };
+        if vv.version <= prev || repeated {
             return Err(Ignored::Malformed { node: d.node.clone() });
         }
         prev = vv.version;
@@ -349,9 +360,6 @@ fn validate(d: &Delta, limits: &crate::Limits) -> Result<(), Ignored> {
         {
             return Err(Ignored::ValueTooLarge { node: d.node.clone(), key: k.clone(), len: v.len() });
         }
-    }
-    if d.values.len() > limits.max_keys_per_node {
-        return Err(Ignored::TooManyKeys { node: d.node.clone() });
     }
     Ok(())
 }

@@ -17,6 +17,8 @@ pub struct Metrics {
     pub received_bytes: u64,
     /// Messages that did not decode (wrong cluster excluded).
     pub decode_errors: u64,
+    /// Frames longer than `Config::max_receive_bytes`, dropped undecoded.
+    pub too_large: u64,
     /// Messages for another cluster.
     pub wrong_cluster: u64,
     /// Messages that claimed to come from this node.
@@ -36,6 +38,13 @@ pub struct Metrics {
     pub ignored_deltas: [u64; 7],
     /// Deltas refused because their node was removed or is quarantined.
     pub refused_removed: u64,
+    /// Removal records not kept: naming a generation more than a year ahead, or
+    /// beyond `Limits::max_nodes` records.
+    pub removals_ignored: u64,
+    /// SYNs answered without tracking the exchange, because `Limits::max_nodes`
+    /// exchanges were already in flight (a flood of senders); their ACK2s are
+    /// then refused as unsolicited.
+    pub inflight_full: u64,
     /// Convictions by the failure detector.
     pub convictions: u64,
     /// Convictions skipped by the local-pause guard.
@@ -46,4 +55,13 @@ pub struct Metrics {
     pub echo_timeouts: u64,
     /// Local pauses detected.
     pub pauses: u64,
+    /// Messages refused by the sealing layer (feature `encryption`), by reason:
+    /// a plain message while the keyring does not accept them, a malformed sealed
+    /// frame (truncated, unknown seal version), a key not in the keyring, failed
+    /// authentication (tampered with, sealed for another cluster or with another
+    /// key), a sealed frame while this node has no keyring.
+    pub seal_rejected: [u64; 5],
+    /// Messages not sent because they could not be sealed (the generation's 2^64
+    /// nonces are used up).
+    pub seal_failures: u64,
 }

@@ -217,6 +217,12 @@ impl View {
     /// It ends with a heartbeat above `version`, so the new max version is carried
     /// by a field peers can receive.
     pub fn advance_local_version(&mut self, version: Version) -> Result<Version, WriteError> {
+        // Nothing lies past u64::MAX: refuse before raising the counter, or the error
+        // would leave it raised (a max version that no field carries) although a
+        // `WriteError` means nothing changed.
+        if version.next().is_none() {
+            return Err(WriteError::VersionsExhausted);
+        }
         if version >= self.local_state().max_version() {
             self.local_mut().raise_max_version(version);
         }

@@ -5,6 +5,7 @@
 //! overlong varints, lists in their canonical order, no unused flag bits), so a
 //! message that decodes re-encodes to the same bytes.
 
+use alloc::collections::BTreeSet;
 use alloc::vec::Vec;
 
 use crate::message::{CompactField, CompactRequest, Offset};
@@ -571,6 +572,33 @@ struct Reader<'a> {
     max_value_len: usize,
 }
 
+/// The keys already read in one delta, for the duplicate-key check.
+///
+/// A linear scan per field made that check quadratic: a 64 KB datagram holds about
+/// 13,000 fields with distinct two-byte keys, and decoding one took most of a
+/// second (tests/hostile_input.rs). Past a few fields the keys go into a set, so a
+/// delta costs O(n log n); small deltas, the usual ones, still allocate nothing.
+struct SeenKeys {
+    set: Option<BTreeSet<Key>>,
+}
+
+impl SeenKeys {
+    /// Field counts up to this are checked by a scan of the fields read so far.
+    const SCAN: usize = 16;
+
+    fn new(count: usize) -> Self {
+        SeenKeys { set: (count > Self::SCAN).then(BTreeSet::new) }
+    }
+
+    /// Whether `key` was seen before (`read` are the keys read so far); notes it.
+    fn repeated<'k>(&mut self, key: &Key, mut read: impl Iterator<Item = &'k Key>) -> bool {
+        match &mut self.set {
+            None => read.any(|k| k == key),
+            Some(set) => !set.insert(key.clone()),
+        }
+    }
+}
+
 impl<'a> Reader<'a> {
     fn remaining(&self) -> usize {
         self.buf.len() - self.pos
@@ -815,6 +843,7 @@ impl<'a> Reader<'a> {
                 }
             };
             let mut values = Vec::with_capacity(count);
+            let mut seen = SeenKeys::new(count);
             let mut prev = from.0;
             for _ in 0..count {
                 let at = self.pos;
@@ -823,7 +852,7 @@ impl<'a> Reader<'a> {
                 let version =
                     prev.checked_add(gap).and_then(|v| v.checked_add(1)).ok_or(DecodeError::VersionOverflow { at })?;
                 let value = self.value()?;
-                if values.iter().any(|(k, _): &(Key, VersionedValue)| *k == key) {
+                if seen.repeated(&key, values.iter().map(|(k, _): &(Key, VersionedValue)| k)) {
                     return Err(DecodeError::DuplicateKey { at });
                 }
                 values.push((key, VersionedValue { value, version: Version(version) }));
@@ -863,6 +892,7 @@ impl<'a> Reader<'a> {
             prev_index = Some(index);
             let (from, purged, heartbeat, count) = self.head(|r| r.u16())?;
             let mut fields: Vec<CompactField> = Vec::with_capacity(count);
+            let mut seen = SeenKeys::new(count);
             let mut prev = 0u64;
             for _ in 0..count {
                 let at = self.pos;
@@ -871,7 +901,7 @@ impl<'a> Reader<'a> {
                 let offset =
                     prev.checked_add(gap).and_then(|v| v.checked_add(1)).ok_or(DecodeError::VersionOverflow { at })?;
                 let value = self.value()?;
-                if fields.iter().any(|f| f.key == key) {
+                if seen.repeated(&key, fields.iter().map(|f| &f.key)) {
                     return Err(DecodeError::DuplicateKey { at });
                 }
                 fields.push(CompactField { key, offset, value });

@@ -38,6 +38,8 @@ pub struct Cluster {
     pub events: Vec<Vec<(Timestamp, Event)>>,
     generations: Vec<u64>,
     seed: u64,
+    /// The longest message sent so far, in bytes.
+    pub largest: usize,
 }
 
 impl Cluster {
@@ -74,6 +76,7 @@ impl Cluster {
             events: vec![Vec::new(); n],
             generations: vec![T0; n],
             seed,
+            largest: 0,
         }
     }
 
@@ -102,6 +105,7 @@ impl Cluster {
             self.events[from].push((self.now, e));
         }
         for t in out.transmits {
+            self.largest = self.largest.max(t.bytes.len());
             let Some(to) = self.index(&t.to) else { continue };
             if !self.reachable(from, to) || self.net.next_u64() as f64 / u64::MAX as f64 <= self.loss && self.loss > 0.0
             {
