@@ -57,6 +57,9 @@ struct Echoing {
 struct Inflight {
     syn_sent: Option<Timestamp>,
     ack_sent: Option<Timestamp>,
+    /// The ACK asked for state: if its ACK2 is lost, this node pulls the state
+    /// with a SYN of its own (see [`Gossiper::pull_lost_pushes`]).
+    ack_requested: bool,
 }
 
 /// The round's first exchange, retried with another peer if it is lost.
@@ -321,10 +324,20 @@ impl<R: rand_core::Rng> Gossiper<R> {
         match &self.mode {
             Mode::Shadow { next_try, started, .. } => (*next_try).min(*started + self.config.shadow_timeout),
             // overdue echoes are given up at the next round: no need to wake sooner
-            Mode::Running => match &self.primary {
-                Some(p) if p.retries_left > 0 => self.next_round.min(p.sent + self.config.exchange_timeout),
-                _ => self.next_round,
-            },
+            Mode::Running => {
+                let retry = match &self.primary {
+                    Some(p) if p.retries_left > 0 => p.sent + self.config.exchange_timeout,
+                    _ => self.next_round,
+                };
+                let pull = self
+                    .inflight
+                    .values()
+                    .filter(|i| i.ack_requested)
+                    .filter_map(|i| i.ack_sent)
+                    .min()
+                    .map_or(self.next_round, |at| at + self.config.exchange_timeout);
+                self.next_round.min(retry).min(pull)
+            }
             // nothing to do until called
             _ => Timestamp::from_millis(u64::MAX),
         }
@@ -453,9 +466,11 @@ impl<R: rand_core::Rng> Gossiper<R> {
             Mode::Running => {
                 if now >= self.next_round {
                     self.expire_echoes(now);
+                    self.pull_lost_pushes(now, &mut transmits);
                     self.round(now, &mut transmits, &mut events);
                 } else {
                     self.retry_lost_exchange(now, &mut transmits);
+                    self.pull_lost_pushes(now, &mut transmits);
                 }
             }
             _ => {}
@@ -648,6 +663,30 @@ impl<R: rand_core::Rng> Gossiper<R> {
         self.primary = Some(Primary { peer: to, sent: now, retries_left });
     }
 
+    /// A peer whose SYN this node answered with requests sent no ACK2 within the
+    /// exchange timeout: the exchange's push half was lost (the SYN's sender
+    /// retries only when its own pull half is lost). This node pulls the state
+    /// itself, with a SYN to that peer, once per lost ACK2. Under 20 % loss an
+    /// ACK2 is lost about half the time (its ACK or itself), and without this a
+    /// cold start took 2.2 times the loss-free rounds.
+    fn pull_lost_pushes(&mut self, now: Timestamp, transmits: &mut Vec<Transmit>) {
+        let timeout = self.config.exchange_timeout;
+        let mut lost = Vec::new();
+        for (peer, i) in &mut self.inflight {
+            if i.ack_requested && i.ack_sent.is_some_and(|at| now.saturating_since(at) >= timeout) {
+                i.ack_sent = None;
+                i.ack_requested = false;
+                if i.syn_sent.is_none_or(|at| now.saturating_since(at) >= timeout) {
+                    lost.push(peer.clone());
+                }
+            }
+        }
+        for to in lost {
+            let form = self.page_form(now, &to);
+            self.send_syn(now, &to, form, transmits);
+        }
+    }
+
     /// Interprets every peer's failure detector (the reference's doStatusCheck).
     fn status_check(&mut self, now: Timestamp, events: &mut Vec<Event>) {
         let paused = now < self.pause_until;
@@ -824,7 +863,10 @@ impl<R: rand_core::Rng> Gossiper<R> {
                 // at most max_nodes exchanges tracked: a flood of sender ids cannot
                 // grow memory; an untracked exchange's ACK2 is refused as unsolicited
                 if self.inflight.len() < self.config.limits.max_nodes || self.inflight.contains_key(&from) {
-                    self.inflight.entry(from.clone()).or_default().ack_sent = Some(now);
+                    let entry = self.inflight.entry(from.clone()).or_default();
+                    entry.ack_sent = Some(now);
+                    entry.ack_requested = !built.message.requests.is_empty()
+                        || built.message.compact.as_ref().is_some_and(|c| c.request_count() > 0);
                 } else {
                     self.metrics.inflight_full += 1;
                 }

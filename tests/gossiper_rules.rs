@@ -326,3 +326,44 @@ fn messages_for_another_cluster_garbage_and_our_own_are_counted_and_ignored() {
     assert_eq!(a.view().len(), 1);
     let _ = NodeId::new("x").unwrap();
 }
+
+/// The push half of an exchange (the ACK2) is lost: the node that answered the
+/// SYN with requests pulls the state itself, once, with a SYN of its own. A
+/// delivered ACK2, or an ACK that asked for nothing, leaves nothing to pull.
+#[test]
+fn a_lost_ack2_is_made_up_for_by_a_syn_back() {
+    let start = Timestamp::from_secs(T0);
+    let syn_from = |b: &mut Gossiper<ChaCha8Rng>, now: Timestamp| {
+        let t = b.handle_timeout(now).transmits;
+        t.into_iter().find(|t| t.to == id(0)).expect("b's round sends a SYN to the seed a").bytes
+    };
+    for ack2_arrives in [false, true] {
+        let mut a = node(0, T0, start);
+        let mut b = node(1, T0, start);
+        b.set(start, Key::DC, "dc1").unwrap();
+        let now = start + secs(1);
+        a.handle_timeout(now); // a's round: its next is an interval away
+        // b's SYN names b, unknown to a: a's ACK requests b's state
+        let out = a.handle_datagram(now, &syn_from(&mut b, now));
+        let ack = out.transmits.into_iter().find(|t| t.to == id(1)).unwrap().bytes;
+        // (b also echoes a, which it just learned of)
+        let ack2: Vec<_> = b.handle_datagram(now, &ack).transmits.into_iter().filter(|t| t.bytes[3] == 3).collect();
+        assert_eq!(ack2.len(), 1);
+        if ack2_arrives {
+            a.handle_datagram(now, &ack2[0].bytes);
+        }
+        let timeout = a.config().exchange_timeout;
+        assert_eq!(a.next_deadline() <= now + timeout, !ack2_arrives, "a wakes up to pull only when it must");
+        let later = now + timeout;
+        let pulls: Vec<_> = a.handle_timeout(later).transmits.into_iter().filter(|t| t.to == id(1)).collect();
+        assert_eq!(pulls.len(), usize::from(!ack2_arrives), "ACK2 arrived: {ack2_arrives}");
+        if let Some(syn) = pulls.first() {
+            // the pull works: b answers with its state, a learns it
+            let ack = b.handle_datagram(later, &syn.bytes).transmits.remove(0);
+            a.handle_datagram(later, &ack.bytes);
+            assert_eq!(a.view().get(&id(1)).unwrap().live_value(&Key::DC).unwrap().as_bytes(), b"dc1");
+        }
+        // once only
+        assert!(a.handle_timeout(later).transmits.is_empty());
+    }
+}
