@@ -107,9 +107,11 @@ impl EndpointState {
         s.max_version = heartbeat;
         for (k, vv) in values {
             s.max_version = s.max_version.max(vv.version);
-            s.values.insert(k, vv);
+            // at or below the floor (even a floor of 0), a tombstone is purged
+            if !(vv.is_tombstone() && vv.version <= purged) {
+                s.values.insert(k, vv);
+            }
         }
-        s.prune();
         s.recompute_values_max();
         s.values.shrink();
         s

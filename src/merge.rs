@@ -284,17 +284,19 @@ pub(crate) fn plan(view: &View, deltas: &[Delta], now: Timestamp) -> Planned {
 }
 
 /// Applies `deltas` in order to `nodes`, in place: the same rules as [`plan`]
-/// followed by a commit, with one map lookup per delta. Returns what changed, and
-/// whether the set of (node, generation) pairs changed.
+/// followed by a commit, with one map lookup per delta. Returns what changed,
+/// whether the set of (node, generation) pairs changed, and whether any state
+/// changed at all (a purge floor can rise with no [`Change`] to report).
 pub(crate) fn apply_in_place(
     nodes: &mut Entries,
     local: &NodeId,
     limits: &crate::Limits,
     deltas: &[Delta],
     now: Timestamp,
-) -> (Applied, bool) {
+) -> (Applied, bool, bool) {
     let mut applied = Applied::default();
     let mut members_changed = false;
+    let mut touched = false;
     // nodes learned in this batch, merged in at the end, in one pass
     let mut added: Vec<(NodeId, EndpointState)> = Vec::new();
     for d in deltas {
@@ -308,6 +310,7 @@ pub(crate) fn apply_in_place(
                 Err(why) => applied.ignored.push(why),
                 Ok(None) => {}
                 Ok(Some((patch, changes))) => {
+                    touched = true;
                     let generation = state.generation();
                     patch.apply_to(state);
                     members_changed |= state.generation() != generation;
@@ -322,13 +325,14 @@ pub(crate) fn apply_in_place(
                     patch.apply_to(&mut state);
                     added.push((d.node.clone(), state));
                     members_changed = true;
+                    touched = true;
                     applied.changes.extend(changes);
                 }
             },
         }
     }
     nodes.merge(added);
-    (applied, members_changed)
+    (applied, members_changed, touched)
 }
 
 /// The state a zero-based delta stands for.
@@ -434,6 +438,10 @@ fn merge_delta(
         let joined = b.join(&state_of(d));
         if joined == *b {
             return Ok(None);
+        }
+        // the join's keys are the union of both: within the limit, or ignored
+        if joined.key_count() > limits.max_keys_per_node {
+            return Err(Ignored::TooManyKeys { node: node.clone() });
         }
         let mut changes = Vec::new();
         if d.purged > b.purged() {

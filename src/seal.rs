@@ -227,20 +227,34 @@ impl Keyring {
         message: &[u8],
     ) -> Result<Vec<u8>, SealError> {
         let nonce = nonces.next().ok_or(SealError::NoncesExhausted)?;
-        let key = self.find(self.primary).expect("the primary is always in the keyring");
+        // the primary is always in the keyring: only a message of about 256 GiB fails
+        self.seal_with(self.primary, cluster, nonce, message).ok_or(SealError::TooLong)
+    }
+
+    /// Seals with a given key and nonce; `None` if the key is not in the keyring
+    /// (or the message is too long). Only [`Keyring::seal`] chooses nonces for
+    /// sending; this is for checking that opening inverts sealing.
+    pub(crate) fn seal_with(
+        &self,
+        id: KeyId,
+        cluster: &ClusterName,
+        nonce: [u8; NONCE_LEN],
+        message: &[u8],
+    ) -> Option<Vec<u8>> {
+        let key = self.find(id)?;
         let mut out = Vec::with_capacity(message.len() + SEAL_OVERHEAD);
         out.extend_from_slice(&SEAL_MAGIC);
         out.push(SEAL_VERSION);
-        out.extend_from_slice(&self.primary.0.to_be_bytes());
+        out.extend_from_slice(&id.0.to_be_bytes());
         out.extend_from_slice(&nonce);
         out.extend_from_slice(message);
         let aad = associated_data(&out[..HEAD_LEN], cluster);
         let start = HEAD_LEN + NONCE_LEN;
         let tag = XChaCha20Poly1305::new(&key.0.into())
             .encrypt_inout_detached(&nonce.into(), &aad, (&mut out[start..]).into())
-            .map_err(|_| SealError::TooLong)?;
+            .ok()?;
         out.extend_from_slice(&tag);
-        Ok(out)
+        Some(out)
     }
 
     /// Opens a sealed frame: the message inside, if a key of the keyring sealed

@@ -283,8 +283,9 @@ impl View {
     ///
     /// Same as `view.commit(view.plan(deltas, now))`, in one pass.
     pub fn apply(&mut self, deltas: &[Delta], now: Timestamp) -> Applied {
-        let (applied, members_changed) = merge::apply_in_place(&mut self.nodes, &self.local, &self.limits, deltas, now);
-        if !applied.changes.is_empty() {
+        let (applied, members_changed, touched) =
+            merge::apply_in_place(&mut self.nodes, &self.local, &self.limits, deltas, now);
+        if touched {
             self.revision += 1;
         }
         if members_changed {
