@@ -24,7 +24,7 @@ use rumormill::{
 use serde_json::Value as Json;
 
 /// The hex vectors of the wire document, in order.
-fn wire_vectors(doc: &str) -> Vec<Vec<u8>> {
+pub fn wire_vectors(doc: &str) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
     let mut lines = doc.lines();
     while let Some(line) = lines.next() {

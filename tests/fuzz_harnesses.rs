@@ -8,26 +8,7 @@
 
 fn hex_vectors() -> Vec<Vec<u8>> {
     let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/wire.md")).unwrap();
-    let mut out = Vec::new();
-    let mut lines = doc.lines();
-    while let Some(line) = lines.next() {
-        if line.trim() != "```hex" {
-            continue;
-        }
-        let mut bytes = Vec::new();
-        for l in lines.by_ref() {
-            if l.trim() == "```" {
-                break;
-            }
-            let l = l.split('#').next().unwrap();
-            if l.contains(':') {
-                continue; // name: / length: lines
-            }
-            bytes.extend(l.split_whitespace().map(|h| u8::from_str_radix(h, 16).unwrap()));
-        }
-        out.push(bytes);
-    }
-    out
+    seed_corpus::wire_vectors(&doc)
 }
 
 #[test]
