@@ -260,6 +260,15 @@ mod tests {
     }
 
     #[test]
+    fn a_receive_limit_below_the_message_budget_is_refused() {
+        let mut config = Config::new(ClusterName::new("c").unwrap());
+        config.max_receive_bytes = config.max_message_bytes - 1;
+        assert_eq!(config.validate(), Err(ConfigError::ReceiveLimit));
+        config.max_receive_bytes += 1;
+        assert_eq!(config.validate(), Ok(()));
+    }
+
+    #[test]
     fn a_detector_window_out_of_range_is_refused() {
         let mut config = Config::new(ClusterName::new("c").unwrap());
         for (window, ok) in

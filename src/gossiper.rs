@@ -109,10 +109,10 @@ fn kind_index(m: &Message) -> usize {
     }
 }
 
-/// Index of an [`Ignored`] reason in [`Metrics::ignored_deltas`].
 /// [`ignored_index`] of the limits' reasons.
 const LIMITS: usize = 5;
 
+/// Index of an [`Ignored`] reason in [`Metrics::ignored_deltas`].
 fn ignored_index(i: &Ignored) -> usize {
     match i {
         Ignored::OwnState { .. } => 0,
