@@ -302,16 +302,8 @@ impl Sim {
 
     /// Calls a node, timing the call.
     fn call(&mut self, i: usize, f: impl FnOnce(&mut Gossiper<ChaCha8Rng>, Timestamp) -> Output) -> Option<Output> {
-        let now = self.now;
-        let measure = self.sampler.next_u32() % CPU_SAMPLE == 0;
-        let g = self.slots[i].gossiper.as_mut()?;
-        let t = if measure { thread_cpu() } else { Duration::ZERO };
-        let out = f(g, now);
-        if measure {
-            self.cpu += thread_cpu().saturating_sub(t) * CPU_SAMPLE;
-        }
-        self.calls += 1;
-        Some(out)
+        self.call_result(i, |g, now| Ok::<_, core::convert::Infallible>(f(g, now)))
+            .map(|out| out.unwrap_or_else(|never| match never {}))
     }
 
     /// Runs until `until`, delivering messages and firing timers in time order.
@@ -366,6 +358,7 @@ impl Sim {
         }
     }
 
+    /// Calls a node with a call that may be refused, timing the call.
     fn call_result<E>(
         &mut self,
         i: usize,
