@@ -199,7 +199,11 @@ impl Report {
     }
 }
 
-/// A progress bar on stderr, for long runs in a terminal.
+/// Rounds between progress lines when stderr is not a terminal.
+const LOG_EVERY: u64 = 100;
+
+/// Progress on stderr: a bar in a terminal, otherwise a line every
+/// [`LOG_EVERY`] rounds (so long runs with `--json` can be followed).
 pub struct Progress {
     max: u64,
     enabled: bool,
@@ -212,6 +216,11 @@ impl Progress {
 
     pub(crate) fn tick(&mut self, round: u64, complete: usize, running: usize) {
         if !self.enabled {
+            // not a terminal (a log file, or `--json` piped on): a line now and then,
+            // so that long runs can be followed
+            if round % LOG_EVERY == 0 {
+                eprintln!("round {round}/{}: {complete}/{running} nodes up to date", self.max);
+            }
             return;
         }
         let width = 30;
