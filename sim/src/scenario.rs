@@ -447,6 +447,26 @@ impl Run {
         })
     }
 
+    /// After a disturbance (a partition, churn): runs until every node holds every
+    /// fact and every live node sees exactly the live nodes up, and reports the
+    /// rounds since the measurement began, with the recovery's own in
+    /// `recovery_rounds`.
+    fn recover(
+        &mut self,
+        ok: bool,
+        measured_from: Timestamp,
+        cpu_from: Duration,
+        traffic_from: &crate::engine::Traffic,
+    ) -> Report {
+        let disturbed = self.rounds.len() as f64;
+        let max = self.p.max_rounds;
+        let rounds = self.run_rounds(max, |r| r.facts.all_done(&r.sim) && r.all_up());
+        let total = disturbed + rounds.unwrap_or(max as f64);
+        let mut report = self.report(ok && rounds.is_some(), total, measured_from, cpu_from, traffic_from);
+        report.recovery_rounds = rounds;
+        report
+    }
+
     fn report(
         &self,
         converged: bool,
@@ -556,17 +576,7 @@ fn play(run: &mut Run, p: &Params) -> Report {
             run.facts.expect(&run.sim, vec![(a, key.clone(), va), (b, key, vb)]);
             run.run_rounds(p.partition_rounds, |_| false);
             run.sim.heal();
-            let healed_at = run.rounds.len();
-            let rounds = run.run_rounds(p.max_rounds, |r| r.facts.all_done(&r.sim) && r.all_up());
-            let mut report = run.report(
-                ok && rounds.is_some(),
-                healed_at as f64 + rounds.unwrap_or(p.max_rounds as f64),
-                t0,
-                cpu0,
-                &tr0,
-            );
-            report.recovery_rounds = rounds;
-            report
+            run.recover(ok, t0, cpu0, &tr0)
         }
         Scenario::Churn => {
             let ok = run.converge_first();
@@ -601,17 +611,7 @@ fn play(run: &mut Run, p: &Params) -> Report {
                 facts.push((i, key, v));
             }
             run.facts.expect(&run.sim, facts);
-            let churned = run.rounds.len();
-            let rounds = run.run_rounds(p.max_rounds, |r| r.facts.all_done(&r.sim) && r.all_up());
-            let mut report = run.report(
-                ok && rounds.is_some(),
-                churned as f64 + rounds.unwrap_or(p.max_rounds as f64),
-                t0,
-                cpu0,
-                &tr0,
-            );
-            report.recovery_rounds = rounds;
-            report
+            run.recover(ok, t0, cpu0, &tr0)
         }
         Scenario::Removal => {
             let ok = run.converge_first();
