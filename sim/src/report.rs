@@ -203,7 +203,7 @@ impl Report {
 const LOG_EVERY: u64 = 100;
 
 /// Progress on stderr: a bar in a terminal, otherwise a line every
-/// [`LOG_EVERY`] rounds (so long runs with `--json` can be followed).
+/// 100 rounds (so long runs with `--json` can be followed).
 pub struct Progress {
     max: u64,
     enabled: bool,
