@@ -64,9 +64,22 @@ fn above(from: Version, v: Version) -> Offset {
 pub(crate) fn fill<R: rand_core::Rng + ?Sized>(cands: Vec<Candidate<'_>>, room: &mut usize, rng: &mut R) -> Filled {
     // Ranking only decides what is left out: when every candidate fits whole, take
     // them in the order given, without drawing tie-breaks or sorting.
-    let whole: Vec<usize> = cands.iter().map(whole_len).collect();
-    let ranked: Vec<(usize, u64, usize)> = if whole.iter().sum::<usize>() <= *room {
-        (0..cands.len()).filter(|&i| whole[i] > 0).map(|i| (0, 0, i)).collect()
+    // (Stops measuring at the first candidate past the room: a large page would
+    // otherwise list every field of every candidate only to learn it must rank.)
+    let mut whole_sum = 0usize;
+    let mut fits: Vec<(usize, u64, usize)> = Vec::with_capacity(cands.len());
+    for (i, c) in cands.iter().enumerate() {
+        let len = whole_len(c);
+        whole_sum += len;
+        if whole_sum > *room {
+            break;
+        }
+        if len > 0 {
+            fits.push((0, 0, i));
+        }
+    }
+    let ranked: Vec<(usize, u64, usize)> = if whole_sum <= *room {
+        fits
     } else {
         // rank light keys (missing fields, tie-break, index); build field lists
         // only for the candidates visited

@@ -163,14 +163,14 @@ impl Facts {
     }
 
     /// Recounts what node `i` holds of `owner` (after a whole state arrived or left).
-    fn recount(&mut self, sim: &Sim, i: usize, owner: usize, now: Timestamp, running: usize) {
+    fn recount(&mut self, sim: &Sim, i: usize, owner: usize, now: Timestamp) {
         if self.per_owner[owner].is_empty() {
             return;
         }
         let new = self.count(sim, i, owner);
         let old = self.counts[i * self.n + owner] as usize;
         self.counts[i * self.n + owner] = new as u8;
-        self.bump(i, new as isize - old as isize, now, running);
+        self.bump(sim, i, new as isize - old as isize, now);
     }
 
     /// Facts of `owner` that node `i` holds now.
@@ -183,13 +183,14 @@ impl Facts {
         self.complete >= (0..sim.len()).filter(|&i| sim.running(i)).count()
     }
 
-    fn bump(&mut self, i: usize, delta: isize, now: Timestamp, running: usize) {
+    fn bump(&mut self, sim: &Sim, i: usize, delta: isize, now: Timestamp) {
         let before = self.have[i] == self.total;
         self.have[i] = (self.have[i] as isize + delta).max(0) as usize;
         let after = self.have[i] == self.total;
         if after && !before {
             self.complete += 1;
-            if self.complete >= running {
+            // counting running nodes is O(N): only when a node completes
+            if self.all_done(sim) {
                 self.done_at = Some(now);
             }
         } else if before && !after {
@@ -200,23 +201,22 @@ impl Facts {
 
 impl Tracker for Facts {
     fn on_event(&mut self, sim: &Sim, i: usize, now: Timestamp, event: &Event) {
-        let running = (0..sim.len()).filter(|&j| sim.running(j)).count();
         match event {
             Event::Joined { node, generation } | Event::Restarted { node, generation, .. } => {
                 let Some(owner) = sim.index_of(node) else { return };
                 if self.removed.is_some_and(|(r, g)| r == owner && generation.0 <= g) {
                     self.resurrections += 1;
                 }
-                self.recount(sim, i, owner, now, running);
+                self.recount(sim, i, owner, now);
             }
             Event::Removed { removal } => {
                 if let Some(owner) = sim.index_of(&removal.node) {
-                    self.recount(sim, i, owner, now, running);
+                    self.recount(sim, i, owner, now);
                 }
             }
             Event::Evicted { node } => {
                 if let Some(owner) = sim.index_of(node) {
-                    self.recount(sim, i, owner, now, running);
+                    self.recount(sim, i, owner, now);
                 }
             }
             Event::Changed { node, key, old, new } => {
@@ -227,10 +227,10 @@ impl Tracker for Facts {
                     let slot = i * self.n + owner;
                     if has && !had {
                         self.counts[slot] += 1;
-                        self.bump(i, 1, now, running);
+                        self.bump(sim, i, 1, now);
                     } else if had && !has {
                         self.counts[slot] = self.counts[slot].saturating_sub(1);
-                        self.bump(i, -1, now, running);
+                        self.bump(sim, i, -1, now);
                     }
                 }
             }
