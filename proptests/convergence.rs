@@ -45,7 +45,7 @@ enum Op {
     Round {
         node: usize,
         peer: usize,
-        compact: bool,
+        form: PageForm,
     },
     Deliver(usize),
     Drop(usize),
@@ -60,7 +60,8 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (n, 0..KEYS.len()).prop_map(|(node, key)| Op::Delete { node, key }),
         1 => (n, 0u64..3).prop_map(|(node, grace)| Op::Purge { node, grace }),
         1 => n.prop_map(|node| Op::Restart { node }),
-        6 => (n, n, any::<bool>()).prop_map(|(node, peer, compact)| Op::Round { node, peer, compact }),
+        6 => (n, n, prop_oneof![Just(PageForm::Full), Just(PageForm::Compact), Just(PageForm::Hashed)])
+            .prop_map(|(node, peer, form)| Op::Round { node, peer, form }),
         8 => n.prop_map(Op::Deliver),
         2 => n.prop_map(Op::Drop),
         1 => n.prop_map(Op::Duplicate),
@@ -172,12 +173,12 @@ impl Cluster {
     fn start_round(&mut self, a: usize, b: usize, form: PageForm) {
         let node = &self.nodes[a];
         let start = match form {
-            PageForm::Full => node.full_cursor.clone(),
+            PageForm::Full | PageForm::Hashed => node.full_cursor.clone(),
             PageForm::Compact => node.compact_cursor.clone(),
         };
         let built = build_syn(&node.view, self.budget(a), start.as_ref(), form).unwrap();
         match form {
-            PageForm::Full => self.nodes[a].full_cursor = built.next,
+            PageForm::Full | PageForm::Hashed => self.nodes[a].full_cursor = built.next,
             PageForm::Compact => self.nodes[a].compact_cursor = built.next,
         }
         self.send(a, b, Message::Syn(built.syn));
@@ -254,12 +255,12 @@ impl Cluster {
                 self.nodes[i].view.set_local(key(0), "BOOT").unwrap();
                 self.record(i);
             }
-            Op::Round { node, peer, compact } => {
+            Op::Round { node, peer, form } => {
                 let (a, b) = (node % n, peer % n);
                 if a != b {
                     self.nodes[a].view.beat().unwrap();
                     self.record(a);
-                    self.start_round(a, b, if compact { PageForm::Compact } else { PageForm::Full });
+                    self.start_round(a, b, form);
                 }
             }
             Op::Deliver(i) if !self.net.is_empty() => {
@@ -339,7 +340,7 @@ impl Cluster {
                 if a == b {
                     continue;
                 }
-                let form = if round % 3 == 0 { PageForm::Full } else { PageForm::Compact };
+                let form = [PageForm::Full, PageForm::Compact, PageForm::Hashed][round % 3];
                 self.start_round(a, b, form);
                 while let Some(p) = self.net.pop() {
                     self.deliver(p);

@@ -4,15 +4,20 @@
 use alloc::vec::Vec;
 
 use crate::hash::Hasher64;
+use crate::message::HashedEntry;
 use crate::wire::{digest_len, header_len, node_id_len, varint_len};
 use crate::{
-    BudgetError, CompactDigest, Context, DigestPage, EndpointState, Header, NodeId, NodeRange, Syn, Version, View,
+    BudgetError, CompactDigest, Context, DigestPage, EndpointState, Generation, HashedDigest, Header, NodeId,
+    NodeRange, Syn, Version, View,
 };
 
 const MEMBERS: u64 = 0x6d65_6d62_6572_7331; // "members1"
 const DIGEST_CHECK: u64 = 0x6469_6765_7374_3131;
+const FINGERPRINT: u64 = 0x6669_6e67_6572_7031; // "fingerp1"
+const SALT: u64 = 0x7361_6c74_7361_6c31;
 pub(crate) const ACK_CHECK: u64 = 0x6163_6b63_6865_636b;
 pub(crate) const ACK2_CHECK: u64 = 0x6163_6b32_6368_6b31;
+pub(crate) const ACK_HASHED_CHECK: u64 = 0x6163_6b68_6173_6831; // "ackhash1"
 
 /// The byte budget of one message. Every builder keeps the encoded message,
 /// header included, within it.
@@ -64,6 +69,12 @@ pub enum PageForm {
     /// Member hash and 16-bit versions: about 2 bytes per node, usable by a
     /// receiver that knows the same members at the same generations.
     Compact,
+    /// Fingerprints instead of ids, full versions: about 7 bytes per node, usable
+    /// by any receiver (see [`HashedDigest`](crate::HashedDigest)). It describes
+    /// five times as many nodes as a full page in the same budget, and its answer
+    /// refers to them by index; the answer is lost if the sender's members in the
+    /// range change before it arrives.
+    Hashed,
 }
 
 /// A SYN built by [`build_syn`].
@@ -94,7 +105,13 @@ pub fn build_syn(view: &View, budget: Budget, start: Option<&NodeId>, form: Page
     let members = view.range(&tail);
     let start_len = range_start.as_ref().map_or(1, node_id_len);
     // tag + start bound (+ end bound and entries below)
-    let fixed = 1 + start_len + if form == PageForm::Compact { 16 } else { 0 };
+    let fixed = 1
+        + start_len
+        + match form {
+            PageForm::Full => 0,
+            PageForm::Compact => 16,
+            PageForm::Hashed => 12,
+        };
     let mut entries = 0usize;
     let mut used = 0usize;
     let mut end: Option<NodeId> = None;
@@ -103,6 +120,7 @@ pub fn build_syn(view: &View, budget: Budget, start: Option<&NodeId>, form: Page
         let entry = match form {
             PageForm::Full => digest_len(&state.digest(id)),
             PageForm::Compact => 2,
+            PageForm::Hashed => 4 + varint_len(state.max_version().0) + varint_len(state.purged().0),
         };
         let next_end_len = iter.peek().map_or(1, |(next, _)| node_id_len(next));
         let total = fixed + next_end_len + varint_len(entries as u64 + 1) + used + entry;
@@ -123,6 +141,7 @@ pub fn build_syn(view: &View, budget: Budget, start: Option<&NodeId>, form: Page
             digests: view.range(&range).map(|(id, s)| s.digest(id)).collect(),
         },
         PageForm::Compact => DigestPage::Compact(compact_digest(view, range)),
+        PageForm::Hashed => DigestPage::Hashed(hashed_digest(view, range)),
     };
     Ok(BuiltSyn { syn: Syn { page }, next: end, covered: entries })
 }
@@ -165,6 +184,34 @@ fn compact_digest(view: &View, range: NodeRange) -> CompactDigest {
     let check = digest_check(members, list.iter().map(|(_, s)| (s.max_version(), s.purged())));
     let versions = list.iter().map(|(_, s)| s.max_version().0 as u16).collect();
     CompactDigest { context: Context { range, members }, check, versions }
+}
+
+/// A node's fingerprint in a hashed page with this salt.
+pub(crate) fn fingerprint(salt: u32, id: &NodeId, generation: Generation) -> u32 {
+    let mut h = Hasher64::new(FINGERPRINT ^ u64::from(salt));
+    h.bytes(id.as_bytes());
+    h.u64(generation.0);
+    h.finish() as u32
+}
+
+fn hashed_digest(view: &View, range: NodeRange) -> HashedDigest {
+    let list = view.nodes().range(&range);
+    let members = range_hash(view, &range, list);
+    // Deterministic, yet new every round (the local heartbeat moves), so that two
+    // nodes whose fingerprints collide do not stay confused.
+    let mut h = Hasher64::new(SALT);
+    h.u64(members);
+    h.u64(view.local_state().max_version().0);
+    let salt = h.finish() as u32;
+    let entries = list
+        .iter()
+        .map(|(id, s)| HashedEntry {
+            fingerprint: fingerprint(salt, id, s.generation()),
+            max_version: s.max_version(),
+            purged: s.purged(),
+        })
+        .collect();
+    HashedDigest { context: Context { range, members }, salt, entries }
 }
 
 /// Why a compact part could not be used. Nothing was applied from it.

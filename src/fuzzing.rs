@@ -476,6 +476,7 @@ mod harnesses {
             c.max_message_bytes = BUDGETS[usize::from(self.flags & 3)];
             c.limits.max_value_len = MAX_VALUE;
             c.compact_digests = self.flags & 4 == 0;
+            c.hashed_digests = self.more & 32 == 0;
             c.fanout = match (self.flags >> 5) & 3 {
                 1 => Fanout::Chunked(2),
                 2 => Fanout::Random(2),

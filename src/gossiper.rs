@@ -563,14 +563,26 @@ impl<R: rand_core::Rng> Gossiper<R> {
         let full = !self.config.compact_digests
             || now.saturating_since(self.members_changed) < self.config.interval * 2
             || self.peers.get(to).is_none_or(|p| p.full_pages_until > now);
-        if full { PageForm::Full } else { PageForm::Compact }
+        if full { self.uncompact_form() } else { PageForm::Compact }
     }
 
-    /// A SYN to `to`: the next page of the walk of that form.
+    /// The form of pages for peers that may know other members than we do.
+    fn uncompact_form(&self) -> PageForm {
+        if self.config.hashed_digests { PageForm::Hashed } else { PageForm::Full }
+    }
+
+    /// A SYN to `to`: the next page of the walk of that form (full and hashed pages
+    /// share one walk).
     fn send_syn(&mut self, now: Timestamp, to: &NodeId, form: PageForm, transmits: &mut Vec<Transmit>) {
-        let full = form == PageForm::Full;
+        let full = form != PageForm::Compact;
         let cursor = if full { self.full_cursor.clone() } else { self.compact_cursor.clone() };
-        match build_syn(&self.view, self.budget(), cursor.as_ref(), form) {
+        // A full page that covers every node beats a hashed one: its answer names
+        // nodes by id, so it survives our members changing before it arrives.
+        let whole_full = (form == PageForm::Hashed)
+            .then(|| build_syn(&self.view, self.budget(), None, PageForm::Full).ok())
+            .flatten()
+            .filter(|b| b.covered == self.view.len());
+        match whole_full.map_or_else(|| build_syn(&self.view, self.budget(), cursor.as_ref(), form), Ok) {
             Ok(built) => {
                 if full {
                     self.full_cursor = built.next;
@@ -615,10 +627,16 @@ impl<R: rand_core::Rng> Gossiper<R> {
 
         let seeds: Vec<NodeId> = self.config.seeds.iter().filter(|s| *s != self.local_id()).cloned().collect();
         let targets = {
-            let dead_state = |id: &NodeId| self.view.get(id).and_then(Status::of).is_some_and(|s| s.is_dead_state());
+            // (`dead_state_since` follows the STATUS of every state applied: reading
+            // it is what keeps this O(peers) when most peers are down)
             let candidates = Candidates {
                 live: self.peers.iter().filter(|(_, p)| p.up).map(|(id, _)| id).collect(),
-                unreachable: self.peers.iter().filter(|(id, p)| !p.up && !dead_state(id)).map(|(id, _)| id).collect(),
+                unreachable: self
+                    .peers
+                    .iter()
+                    .filter(|(_, p)| !p.up && p.dead_state_since.is_none())
+                    .map(|(id, _)| id)
+                    .collect(),
                 seeds: seeds.iter().collect(),
             };
             selection::choose(&candidates, self.config.fanout, &mut self.walk, &mut self.rng)
@@ -905,7 +923,8 @@ impl<R: rand_core::Rng> Gossiper<R> {
                         p.full_pages_until = until;
                     }
                     // the next full page at once: repeated resends walk every node
-                    self.send_syn(now, &from, PageForm::Full, transmits);
+                    let form = self.uncompact_form();
+                    self.send_syn(now, &from, form, transmits);
                 }
             }
             Message::Ack2(ack2) => {
@@ -970,7 +989,9 @@ impl<R: rand_core::Rng> Gossiper<R> {
         match &mut syn.page {
             DigestPage::Listed(ds) => ds.retain(keep),
             DigestPage::Range { digests, .. } => digests.retain(keep),
-            DigestPage::Compact(_) => {}
+            // (by fingerprint, nothing to filter by: what a request for a removed
+            // node brings back is refused when applied, and counted)
+            DigestPage::Compact(_) | DigestPage::Hashed(_) => {}
         }
     }
 

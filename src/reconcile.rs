@@ -12,13 +12,13 @@ use alloc::vec::Vec;
 use core::cmp::Ordering;
 
 use crate::delta::{self, Candidate, Ref};
-use crate::digest::{ACK_CHECK, ACK2_CHECK, ContextError, Members, resolve_compact, restore};
+use crate::digest::{self, ACK_CHECK, ACK_HASHED_CHECK, ACK2_CHECK, ContextError, Members, resolve_compact, restore};
 use crate::hash::Hasher64;
 use crate::message::{CompactField, CompactRequest, Offset};
 use crate::wire::{context_len, digest_len, varint_len};
 use crate::{
     Ack, Ack2, Budget, CompactAck, CompactDelta, CompactDeltas, Context, Delta, Digest, DigestPage, EndpointState,
-    NodeId, NodeRange, Syn, Version, VersionedValue, View,
+    HashedDigest, NodeId, NodeRange, Syn, Version, VersionedValue, View,
 };
 
 /// A message built within a budget.
@@ -101,7 +101,8 @@ fn examine(local: Option<&EndpointState>, d: &Remote) -> Verdict {
 
 /// One digest of a page, next to this view's state of its node.
 struct Entry<'p, 'v> {
-    node: &'p NodeId,
+    /// `None`: a hashed entry we could not match.
+    node: Option<&'p NodeId>,
     remote: Remote,
     local: Option<(&'v NodeId, &'v EndpointState)>,
     reference: Ref,
@@ -127,8 +128,18 @@ struct Page<'p, 'v> {
     /// Nodes this view knows that the page covers but does not list: unknown to
     /// the sender, so pushed whole.
     unlisted: Vec<(&'v NodeId, &'v EndpointState)>,
-    /// For a compact page, the members its entries refer to.
-    members: Option<Members<'v>>,
+    /// What compact references in the answer refer to.
+    context: PageContext<'v>,
+}
+
+/// The index space of an answer's compact references.
+enum PageContext<'v> {
+    /// None: the answer names nodes by id.
+    Ids,
+    /// Members both ends agree on (a compact page).
+    Agreed(Members<'v>),
+    /// The sender's members, as fingerprinted in a hashed page.
+    Hashed(Context),
 }
 
 /// Lines a page up against the view: a compact page by member index, a sorted page
@@ -138,7 +149,7 @@ where
     'v: 'p,
 {
     let lookup = |d: &'p Digest| Entry {
-        node: &d.node,
+        node: Some(&d.node),
         remote: Remote::from(d),
         local: view.nodes().get_key_value(&d.node),
         reference: Ref::Full,
@@ -146,14 +157,14 @@ where
     match page {
         DigestPage::Listed(ds) => {
             let unlisted = if ds.is_empty() { view.iter().collect() } else { Vec::new() };
-            Ok(Page { entries: ds.iter().map(lookup).collect(), unlisted, members: None })
+            Ok(Page { entries: ds.iter().map(lookup).collect(), unlisted, context: PageContext::Ids })
         }
         DigestPage::Range { range, digests } => {
             if !digests.windows(2).all(|w| w[0].node < w[1].node) {
                 // not as the decoder delivers it: built by hand, so take the slow road
                 let listed: BTreeSet<&NodeId> = digests.iter().map(|d| &d.node).collect();
                 let unlisted = view.range(range).filter(|(id, _)| !listed.contains(id)).collect();
-                return Ok(Page { entries: digests.iter().map(lookup).collect(), unlisted, members: None });
+                return Ok(Page { entries: digests.iter().map(lookup).collect(), unlisted, context: PageContext::Ids });
             }
             let mut entries = Vec::with_capacity(digests.len());
             let mut unlisted = Vec::new();
@@ -163,11 +174,12 @@ where
                     unlisted.push((id, s));
                 }
                 let local = mine.next_if(|(id, _)| *id == &d.node);
-                entries.push(Entry { node: &d.node, remote: Remote::from(d), local, reference: Ref::Full });
+                entries.push(Entry { node: Some(&d.node), remote: Remote::from(d), local, reference: Ref::Full });
             }
             unlisted.extend(mine);
-            Ok(Page { entries, unlisted, members: None })
+            Ok(Page { entries, unlisted, context: PageContext::Ids })
         }
+        DigestPage::Hashed(h) => Ok(resolve_hashed(view, h)),
         DigestPage::Compact(c) => {
             let (members, versions) = resolve_compact(view, c)?;
             let entries = members
@@ -176,15 +188,77 @@ where
                 .zip(versions)
                 .enumerate()
                 .map(|(i, ((id, s), max_version))| Entry {
-                    node: id,
+                    node: Some(id),
                     remote: Remote { generation: s.generation(), max_version, purged: s.purged() },
                     local: Some((id, s)),
                     reference: Ref::Compact(i as u32),
                 })
                 .collect();
-            Ok(Page { entries, unlisted: Vec::new(), members: Some(members) })
+            Ok(Page { entries, unlisted: Vec::new(), context: PageContext::Agreed(members) })
         }
     }
+}
+
+/// Lines a hashed page up against the view by fingerprint. A fingerprint that two
+/// entries share, or that two of our nodes share, matches nothing: its entries
+/// are requested whole and our nodes pushed whole. A false match (one of our
+/// nodes taking the fingerprint of a node we do not know) is caught by the
+/// answer's check, which covers the ids we matched.
+fn resolve_hashed<'p, 'v>(view: &'v View, h: &'p HashedDigest) -> Page<'p, 'v>
+where
+    'v: 'p,
+{
+    let mine = view.nodes().range(&h.context.range);
+    let mut ours: Vec<(u32, usize)> =
+        mine.iter().enumerate().map(|(i, (id, s))| (digest::fingerprint(h.salt, id, s.generation()), i)).collect();
+    ours.sort_unstable();
+    let mut theirs: Vec<(u32, usize)> = h.entries.iter().enumerate().map(|(i, e)| (e.fingerprint, i)).collect();
+    theirs.sort_unstable();
+    let unique = |list: &[(u32, usize)], k: usize| {
+        let fp = list[k].0;
+        (k == 0 || list[k - 1].0 != fp) && list.get(k + 1).is_none_or(|n| n.0 != fp)
+    };
+    let mut matched: Vec<Option<usize>> = alloc::vec![None; h.entries.len()];
+    let mut used = alloc::vec![false; mine.len()];
+    let (mut a, mut b) = (0, 0);
+    while a < ours.len() && b < theirs.len() {
+        match ours[a].0.cmp(&theirs[b].0) {
+            Ordering::Less => a += 1,
+            Ordering::Greater => b += 1,
+            Ordering::Equal => {
+                if unique(&ours, a) && unique(&theirs, b) {
+                    matched[theirs[b].1] = Some(ours[a].1);
+                    used[ours[a].1] = true;
+                }
+                a += 1;
+                b += 1;
+            }
+        }
+    }
+    let entries = h
+        .entries
+        .iter()
+        .zip(matched)
+        .enumerate()
+        .map(|(i, (e, m))| {
+            let local = m.map(|k| {
+                let (id, s) = &mine[k];
+                (id, s)
+            });
+            Entry {
+                node: local.map(|(id, _)| id),
+                remote: Remote {
+                    generation: local.map_or(crate::Generation(0), |(_, s)| s.generation()),
+                    max_version: e.max_version,
+                    purged: e.purged,
+                },
+                local,
+                reference: Ref::Compact(i as u32),
+            }
+        })
+        .collect();
+    let unlisted = mine.iter().zip(used).filter(|(_, u)| !u).map(|((id, s), _)| (id, s)).collect();
+    Page { entries, unlisted, context: PageContext::Hashed(h.context.clone()) }
 }
 
 /// Answers a SYN.
@@ -213,9 +287,10 @@ pub fn handle_syn<R: rand_core::Rng + ?Sized>(view: &View, syn: &Syn, budget: Bu
             return Built { message: ack, left_out: 0, context_error: Some(e) };
         }
     };
-    let members = page.members;
+    let context = page.context;
+    let hashed = matches!(context, PageContext::Hashed(_));
 
-    let mut wanted: Vec<(u64, u64, Digest, Ref)> = Vec::new();
+    let mut wanted: Vec<(u64, u64, Want<'_>)> = Vec::new();
     let mut send: Vec<Candidate<'_>> = Vec::new();
     for e in page.entries {
         let Entry { node, remote: d, local, reference } = e;
@@ -226,8 +301,22 @@ pub fn handle_syn<R: rand_core::Rng + ?Sized>(view: &View, syn: &Syn, budget: Bu
                     Some((_, l)) if l.generation() == d.generation => d.max_version.0 - l.max_version().0,
                     _ => u64::MAX,
                 };
-                let request = Digest { node: node.clone(), generation: d.generation, max_version, purged };
-                wanted.push((gap, rng.next_u64(), request, reference));
+                // A compact request carries no purge floor (the responder assumes its
+                // own), so in a hashed page, where floors may differ, a node we hold
+                // below the sender's floor is asked for whole.
+                let behind_floor = d.purged > max_version && d.purged > purged;
+                let want = match (reference, node) {
+                    (Ref::Full, Some(node)) => {
+                        Want::Full(Digest { node: node.clone(), generation: d.generation, max_version, purged })
+                    }
+                    (Ref::Compact(index), Some(node)) if !hashed || (max_version > Version::ZERO && !behind_floor) => {
+                        Want::Compact { index, max_version, node }
+                    }
+                    (Ref::Compact(index), _) if hashed => Want::Whole(index),
+                    // unmatched entries exist only in hashed pages
+                    _ => continue,
+                };
+                wanted.push((gap, rng.next_u64(), want));
             }
             Verdict::Send(from) => {
                 if let Some((node, state)) = local {
@@ -243,8 +332,10 @@ pub fn handle_syn<R: rand_core::Rng + ?Sized>(view: &View, syn: &Syn, budget: Bu
     // Conservative fixed cost: counts at their largest possible size.
     let (nw, ns) = (wanted.len() as u64, send.len() as u64);
     let mut fixed = varint_len(nw) + varint_len(ns) + 2;
-    if let Some(m) = &members {
-        fixed += context_len(&m.context) + 8 + varint_len(nw) + varint_len(ns);
+    match &context {
+        PageContext::Ids => {}
+        PageContext::Agreed(m) => fixed += context_len(&m.context) + 8 + varint_len(nw) + varint_len(ns),
+        PageContext::Hashed(c) => fixed += context_len(c) + 8 + 2 * varint_len(nw) + varint_len(ns),
     }
     let mut room = budget.body().saturating_sub(fixed);
     let mut request_room = if send.is_empty() { room } else { room / 2 };
@@ -252,11 +343,13 @@ pub fn handle_syn<R: rand_core::Rng + ?Sized>(view: &View, syn: &Syn, budget: Bu
     wanted.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
     let mut left_out = 0;
     let mut full_requests = Vec::new();
-    let mut compact_requests: Vec<(CompactRequest, Version)> = Vec::new();
-    for (_, _, request, r) in wanted {
-        let cost = match r {
-            Ref::Full => digest_len(&request),
-            Ref::Compact(i) => varint_len(u64::from(i)) + 2,
+    let mut compact_requests: Vec<(CompactRequest, Version, &NodeId)> = Vec::new();
+    let mut whole: Vec<u32> = Vec::new();
+    for (_, _, want) in wanted {
+        let cost = match &want {
+            Want::Full(request) => digest_len(request),
+            Want::Compact { index, .. } => varint_len(u64::from(*index)) + 2,
+            Want::Whole(index) => varint_len(u64::from(*index)),
         };
         if cost > request_room {
             left_out += 1;
@@ -264,46 +357,99 @@ pub fn handle_syn<R: rand_core::Rng + ?Sized>(view: &View, syn: &Syn, budget: Bu
         }
         request_room -= cost;
         room -= cost;
-        match r {
-            Ref::Full => full_requests.push(request),
-            Ref::Compact(index) => compact_requests
-                .push((CompactRequest { index, max_version: request.max_version.0 as u16 }, request.max_version)),
+        match want {
+            Want::Full(request) => full_requests.push(request),
+            Want::Compact { index, max_version, node } => {
+                compact_requests.push((CompactRequest { index, max_version: max_version.0 as u16 }, max_version, node))
+            }
+            Want::Whole(index) => whole.push(index),
         }
     }
     full_requests.sort_unstable_by(|a, b| a.node.cmp(&b.node));
-    compact_requests.sort_unstable_by_key(|(r, _)| r.index);
+    compact_requests.sort_unstable_by_key(|(r, _, _)| r.index);
+    whole.sort_unstable();
 
     let froms = compact_froms(&send);
     let filled = delta::fill(send, &mut room, rng);
     left_out += filled.left_out;
-    let compact = members.map(|m| {
-        let check = check_hash(
-            ACK_CHECK,
-            m.context.members,
-            compact_requests.iter().map(|(r, full)| (r.index, *full)),
-            filled.compact.iter().map(|d| (d.index, froms[&d.index])),
-        );
-        CompactAck {
-            context: m.context.clone(),
-            check,
-            requests: compact_requests.into_iter().map(|(r, _)| r).collect(),
-            deltas: filled.compact,
+    let (context, check) = match context {
+        PageContext::Ids => (None, 0),
+        PageContext::Agreed(m) => {
+            let check = check_hash(
+                ACK_CHECK,
+                m.context.members,
+                compact_requests.iter().map(|(r, full, _)| (r.index, *full)),
+                filled.compact.iter().map(|d| (d.index, froms[&d.index].0)),
+            );
+            (Some(m.context), check)
         }
+        PageContext::Hashed(c) => {
+            let check = hashed_check(
+                c.members,
+                compact_requests.iter().map(|(r, full, node)| (r.index, *full, *node)),
+                filled.compact.iter().map(|d| {
+                    let (from, node) = froms[&d.index];
+                    (d.index, from, node)
+                }),
+                &whole,
+            );
+            (Some(c), check)
+        }
+    };
+    let compact = context.map(|context| CompactAck {
+        context,
+        check,
+        requests: compact_requests.into_iter().map(|(r, _, _)| r).collect(),
+        deltas: filled.compact,
+        whole: hashed.then_some(whole),
     });
     let ack = Ack { requests: full_requests, deltas: filled.full, compact, resend: None };
     Built { message: ack, left_out, context_error: None }
 }
 
+/// A request of an ACK in the making.
+enum Want<'v> {
+    /// By id.
+    Full(Digest),
+    /// By member index, with our max version (and, for the check, the node we
+    /// took the member for).
+    Compact { index: u32, max_version: Version, node: &'v NodeId },
+    /// A hashed page's member we could not match: its whole state.
+    Whole(u32),
+}
+
 /// The full `from` of each compact candidate, by member index: the wire carries
 /// only its low bits, and the check covers the full value.
-fn compact_froms(cands: &[Candidate<'_>]) -> BTreeMap<u32, Version> {
+fn compact_froms<'v>(cands: &[Candidate<'v>]) -> BTreeMap<u32, (Version, &'v NodeId)> {
     cands
         .iter()
         .filter_map(|c| match c.reference {
-            Ref::Compact(i) => Some((i, c.from)),
+            Ref::Compact(i) => Some((i, (c.from, c.node))),
             Ref::Full => None,
         })
         .collect()
+}
+
+/// The check of an ACK answering a hashed page: like [`check_hash`], and also
+/// over the id the responder took each referenced member for, so that a
+/// fingerprint that matched the wrong node fails the check.
+fn hashed_check<'a>(
+    members: u64,
+    requests: impl Iterator<Item = (u32, Version, &'a NodeId)>,
+    froms: impl Iterator<Item = (u32, Version, &'a NodeId)>,
+    whole: &[u32],
+) -> u64 {
+    let mut h = Hasher64::new(ACK_HASHED_CHECK);
+    h.u64(members);
+    for (index, v, node) in requests.chain(froms) {
+        h.u64(u64::from(index));
+        h.u64(v.0);
+        h.bytes(node.as_bytes());
+    }
+    for &index in whole {
+        h.u64(u64::from(index));
+    }
+    h.finish()
 }
 
 /// The check of a compact ACK or ACK2: a hash of the full values its truncated
@@ -370,8 +516,12 @@ pub fn handle_ack(view: &View, ack: &Ack) -> ReceivedAck {
         match resolve_compact_ack(view, c) {
             Ok((requests, deltas)) => {
                 out.requests.digests.extend(requests);
-                out.requests.context = Some(c.context.clone());
-                out.requests.indices = c.requests.iter().map(|r| r.index).collect();
+                // an answer to a hashed page refers to our members, which the peer
+                // does not share: answer it by id
+                if c.whole.is_none() {
+                    out.requests.context = Some(c.context.clone());
+                    out.requests.indices = c.requests.iter().map(|r| r.index).collect();
+                }
                 out.deltas.extend(deltas);
             }
             Err(e) => out.context_error = Some(e),
@@ -382,7 +532,7 @@ pub fn handle_ack(view: &View, ack: &Ack) -> ReceivedAck {
 
 fn resolve_compact_ack(view: &View, c: &CompactAck) -> Result<(Vec<Digest>, Vec<Delta>), ContextError> {
     let members = Members::verify(view, &c.context)?;
-    let mut requests = Vec::with_capacity(c.requests.len());
+    let mut requests = Vec::with_capacity(c.requests.len() + c.whole.as_ref().map_or(0, Vec::len));
     for r in &c.requests {
         let (node, state) = members.get(r.index)?;
         let max_version = restore(r.max_version, state.max_version());
@@ -394,14 +544,33 @@ fn resolve_compact_ack(view: &View, c: &CompactAck) -> Result<(Vec<Digest>, Vec<
         });
     }
     let deltas = restore_deltas(&members, &c.deltas)?;
-    let check = check_hash(
-        ACK_CHECK,
-        c.context.members,
-        c.requests.iter().zip(&requests).map(|(r, d)| (r.index, d.max_version)),
-        c.deltas.iter().zip(&deltas).map(|(c, d)| (c.index, d.from)),
-    );
+    let asked = c.requests.iter().zip(&requests);
+    let sent = c.deltas.iter().zip(&deltas);
+    let check = match &c.whole {
+        None => check_hash(
+            ACK_CHECK,
+            c.context.members,
+            asked.map(|(r, d)| (r.index, d.max_version)),
+            sent.map(|(c, d)| (c.index, d.from)),
+        ),
+        Some(whole) => hashed_check(
+            c.context.members,
+            asked.map(|(r, d)| (r.index, d.max_version, &d.node)),
+            sent.map(|(c, d)| (c.index, d.from, &d.node)),
+            whole,
+        ),
+    };
     if check != c.check {
         return Err(ContextError::CheckFailed);
+    }
+    for &index in c.whole.iter().flatten() {
+        let (node, state) = members.get(index)?;
+        requests.push(Digest {
+            node: node.clone(),
+            generation: state.generation(),
+            max_version: Version::ZERO,
+            purged: Version::ZERO,
+        });
     }
     Ok((requests, deltas))
 }
@@ -462,7 +631,7 @@ pub fn build_ack2<R: rand_core::Rng + ?Sized>(
             ACK2_CHECK,
             m.context.members,
             core::iter::empty(),
-            filled.compact.iter().map(|d| (d.index, froms[&d.index])),
+            filled.compact.iter().map(|d| (d.index, froms[&d.index].0)),
         );
         CompactDeltas { context: m.context.clone(), check, deltas: filled.compact }
     });
@@ -488,3 +657,6 @@ pub fn handle_ack2(view: &View, ack2: &Ack2) -> ReceivedAck2 {
     }
     out
 }
+
+#[cfg(test)]
+mod hashed_tests;

@@ -8,11 +8,11 @@
 use alloc::collections::BTreeSet;
 use alloc::vec::Vec;
 
-use crate::message::{CompactField, CompactRequest, Offset};
+use crate::message::{CompactField, CompactRequest, HashedEntry, Offset};
 use crate::{
     Ack, Ack2, ClusterName, CompactAck, CompactDelta, CompactDeltas, CompactDigest, Context, DecodeError, Delta,
-    Digest, DigestPage, Echo, Envelope, Generation, Header, Key, Message, NodeId, NodeRange, Syn, Value, Version,
-    VersionedValue,
+    Digest, DigestPage, Echo, Envelope, Generation, HashedDigest, Header, Key, Message, NodeId, NodeRange, Syn, Value,
+    Version, VersionedValue,
 };
 
 /// First bytes of every message.
@@ -30,6 +30,12 @@ const KIND_SHUTDOWN: u8 = 6;
 const PAGE_LISTED: u8 = 0;
 const PAGE_RANGE: u8 = 1;
 const PAGE_COMPACT: u8 = 2;
+const PAGE_HASHED: u8 = 3;
+
+/// Tags of an ACK's compact part: absent, over agreed members, answering a hashed page.
+const ACK_COMPACT_NONE: u8 = 0;
+const ACK_COMPACT_AGREED: u8 = 1;
+const ACK_COMPACT_HASHED: u8 = 2;
 
 const FLAG_FROM: u8 = 1;
 const FLAG_HEARTBEAT: u8 = 2;
@@ -166,7 +172,31 @@ pub(crate) fn page_len(p: &DigestPage) -> usize {
         DigestPage::Compact(c) => {
             context_len(&c.context) + 8 + varint_len(c.versions.len() as u64) + 2 * c.versions.len()
         }
+        DigestPage::Hashed(h) => {
+            hashed_fixed_len(&h.context, h.entries.len()) + h.entries.iter().map(hashed_entry_len).sum::<usize>()
+        }
     }
+}
+
+/// Encoded length of a hashed page without its entries (and without the page tag).
+pub(crate) fn hashed_fixed_len(context: &Context, entries: usize) -> usize {
+    context_len(context) + 4 + varint_len(entries as u64)
+}
+
+/// Encoded length of one hashed page entry.
+pub(crate) fn hashed_entry_len(e: &HashedEntry) -> usize {
+    4 + varint_len(e.max_version.0) + varint_len(e.purged.0)
+}
+
+/// Encoded length of an ascending index list (gaps).
+pub(crate) fn indices_len(indices: &[u32]) -> usize {
+    let mut n = varint_len(indices.len() as u64);
+    let mut prev = None;
+    for &i in indices {
+        n += varint_len(index_gap(prev, i));
+        prev = Some(i);
+    }
+    n
 }
 
 fn compact_deltas_len(deltas: &[CompactDelta]) -> usize {
@@ -199,7 +229,11 @@ impl Message {
                     + list_len(&a.deltas, delta_len)
                     + 1
                     + a.compact.as_ref().map_or(0, |c| {
-                        context_len(&c.context) + 8 + compact_requests_len(&c.requests) + compact_deltas_len(&c.deltas)
+                        context_len(&c.context)
+                            + 8
+                            + compact_requests_len(&c.requests)
+                            + compact_deltas_len(&c.deltas)
+                            + c.whole.as_deref().map_or(0, indices_len)
                     })
                     + 1
                     + a.resend.as_ref().map_or(0, range_len)
@@ -271,9 +305,9 @@ impl Envelope {
                 put_digests(out, &a.requests);
                 put_deltas(out, &a.deltas);
                 match &a.compact {
-                    None => out.push(0),
+                    None => out.push(ACK_COMPACT_NONE),
                     Some(c) => {
-                        out.push(1);
+                        out.push(if c.whole.is_some() { ACK_COMPACT_HASHED } else { ACK_COMPACT_AGREED });
                         put_context(out, &c.context);
                         out.extend_from_slice(&c.check.to_le_bytes());
                         put_varint(out, c.requests.len() as u64);
@@ -284,6 +318,9 @@ impl Envelope {
                             prev = Some(r.index);
                         }
                         put_compact_deltas(out, &c.deltas);
+                        if let Some(whole) = &c.whole {
+                            put_indices(out, whole);
+                        }
                     }
                 }
                 match &a.resend {
@@ -309,6 +346,15 @@ impl Envelope {
                 }
             }
         }
+    }
+}
+
+fn put_indices(out: &mut Vec<u8>, indices: &[u32]) {
+    put_varint(out, indices.len() as u64);
+    let mut prev = None;
+    for &i in indices {
+        put_varint(out, index_gap(prev, i));
+        prev = Some(i);
     }
 }
 
@@ -389,6 +435,17 @@ fn put_page(out: &mut Vec<u8>, p: &DigestPage) {
             put_varint(out, c.versions.len() as u64);
             for v in &c.versions {
                 out.extend_from_slice(&v.to_le_bytes());
+            }
+        }
+        DigestPage::Hashed(h) => {
+            out.push(PAGE_HASHED);
+            put_context(out, &h.context);
+            out.extend_from_slice(&h.salt.to_le_bytes());
+            put_varint(out, h.entries.len() as u64);
+            for e in &h.entries {
+                out.extend_from_slice(&e.fingerprint.to_le_bytes());
+                put_varint(out, e.max_version.0);
+                put_varint(out, e.purged.0);
             }
         }
     }
@@ -526,15 +583,18 @@ impl Codec {
             KIND_ACK => {
                 let requests = r.digests()?;
                 let deltas = r.deltas()?;
-                let compact = match r.tag()? {
-                    false => None,
-                    true => {
+                let at = r.pos;
+                let compact = match r.u8()? {
+                    ACK_COMPACT_NONE => None,
+                    tag @ (ACK_COMPACT_AGREED | ACK_COMPACT_HASHED) => {
                         let context = r.context()?;
                         let check = r.u64()?;
                         let requests = r.compact_requests()?;
                         let deltas = r.compact_deltas()?;
-                        Some(CompactAck { context, check, requests, deltas })
+                        let whole = if tag == ACK_COMPACT_HASHED { Some(r.indices()?) } else { None };
+                        Some(CompactAck { context, check, requests, deltas, whole })
                     }
+                    tag => return Err(DecodeError::BadTag { tag, at }),
                 };
                 let resend = match r.tag()? {
                     false => None,
@@ -620,6 +680,11 @@ impl<'a> Reader<'a> {
     fn u16(&mut self) -> Result<u16, DecodeError> {
         let b = self.take(2)?;
         Ok(u16::from_le_bytes([b[0], b[1]]))
+    }
+
+    fn u32(&mut self) -> Result<u32, DecodeError> {
+        let b = self.take(4)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
     }
 
     fn u64(&mut self) -> Result<u64, DecodeError> {
@@ -776,6 +841,20 @@ impl<'a> Reader<'a> {
                 }
                 Ok(DigestPage::Compact(CompactDigest { context, check, versions }))
             }
+            PAGE_HASHED => {
+                let context = self.context()?;
+                let salt = self.u32()?;
+                // fingerprint (4) + two varints (1 each)
+                let n = self.count(6)?;
+                let mut entries = Vec::with_capacity(n);
+                for _ in 0..n {
+                    let fingerprint = self.u32()?;
+                    let max_version = Version(self.varint()?);
+                    let purged = Version(self.varint()?);
+                    entries.push(HashedEntry { fingerprint, max_version, purged });
+                }
+                Ok(DigestPage::Hashed(HashedDigest { context, salt, entries }))
+            }
             tag => Err(DecodeError::BadTag { tag, at }),
         }
     }
@@ -870,6 +949,18 @@ impl<'a> Reader<'a> {
         for _ in 0..n {
             let index = self.index(prev)?;
             out.push(CompactRequest { index, max_version: self.u16()? });
+            prev = Some(index);
+        }
+        Ok(out)
+    }
+
+    fn indices(&mut self) -> Result<Vec<u32>, DecodeError> {
+        let n = self.count(1)?;
+        let mut out = Vec::with_capacity(n);
+        let mut prev: Option<u32> = None;
+        for _ in 0..n {
+            let index = self.index(prev)?;
+            out.push(index);
             prev = Some(index);
         }
         Ok(out)

@@ -63,7 +63,7 @@ fn page_walks_cover_every_node_within_the_bound_and_fit_the_budget() {
     for (n, budget) in [(100, 512), (1024, 1400), (4096, 1400), (4096, 64 * 1024), (10_000, 1400)] {
         let v = view(n, 2, 0, 0);
         let b = Budget::new(budget, &header(&v)).unwrap();
-        for form in [PageForm::Full, PageForm::Compact] {
+        for form in [PageForm::Full, PageForm::Compact, PageForm::Hashed] {
             // the documented bound: a page's overhead is its header, page tag, two
             // range bounds, a count (and for compact pages two hashes); each page
             // holds at least as many entries as fit in the rest
@@ -72,6 +72,9 @@ fn page_walks_cover_every_node_within_the_bound_and_fit_the_budget() {
             let largest_entry = match form {
                 PageForm::Full => v.iter().map(|(id, s)| size_of_digest(&s.digest(id))).max().unwrap(),
                 PageForm::Compact => 2,
+                PageForm::Hashed => {
+                    v.iter().map(|(_, s)| 4 + varint_len(s.max_version().0) + varint_len(s.purged().0)).max().unwrap()
+                }
             };
             let per_page = (budget - overhead) / largest_entry;
             let bound = n.div_ceil(per_page);
@@ -85,6 +88,7 @@ fn page_walks_cover_every_node_within_the_bound_and_fit_the_budget() {
                 let range = match &built.syn.page {
                     DigestPage::Range { range, .. } => range.clone(),
                     DigestPage::Compact(c) => c.context().range.clone(),
+                    DigestPage::Hashed(h) => h.context().range.clone(),
                     DigestPage::Listed(_) => unreachable!(),
                 };
                 seen.extend(v.range(&range).map(|(id, _)| id.clone()));
@@ -105,7 +109,7 @@ fn answers_fit_their_budget_whatever_the_cluster_size() {
     for (n, budget) in [(1024, 1400), (4096, 1400), (4096, 64 * 1024)] {
         let behind = view(n, 8, 1, 3);
         let ahead = view(n, 8, 0, 0);
-        for form in [PageForm::Full, PageForm::Compact] {
+        for form in [PageForm::Full, PageForm::Compact, PageForm::Hashed] {
             let syn = build_syn(&behind, Budget::new(budget, &header(&behind)).unwrap(), None, form).unwrap().syn;
             // the SYN's receiver knows nothing yet: it requests everything listed
             let newcomer = View::new(NodeId::new("newcomer").unwrap(), Generation(1_700_000_000));
@@ -126,4 +130,8 @@ fn answers_fit_their_budget_whatever_the_cluster_size() {
         assert!(ack.left_out > 0 || budget > 1_000_000);
         let _ = NodeRange::FULL;
     }
+}
+
+fn varint_len(v: u64) -> usize {
+    (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
 }

@@ -135,10 +135,60 @@ fn compact_round() -> (Syn, Ack, Ack2) {
     (syn, ack, ack2)
 }
 
+/// A round over a hashed page, built with the public API: A knows `a`, `b` and
+/// `c`; B knows `a` (behind), `b` (ahead) and not `c`.
+fn hashed_round() -> (Syn, Ack, Ack2) {
+    let now = Timestamp::from_secs(GEN_C + 100);
+    let mut a = View::from_states(
+        id("a"),
+        [
+            (id("a"), state(GEN_A, 5, 0, &[("STATUS", live("NORMAL", 2)), ("x", live("1", 4))])),
+            (id("b"), state(GEN_B, 4, 0, &[("STATUS", live("NORMAL", 2))])),
+            (id("c"), state(GEN_C, 3, 0, &[("STATUS", live("NORMAL", 2))])),
+        ],
+    )
+    .unwrap();
+    let mut b = View::from_states(
+        id("b"),
+        [
+            (id("a"), state(GEN_A, 3, 0, &[("STATUS", live("NORMAL", 2))])),
+            (id("b"), state(GEN_B, 7, 0, &[("STATUS", live("NORMAL", 2)), ("DC", live("dc1", 5))])),
+        ],
+    )
+    .unwrap();
+    let budget = Budget::unlimited();
+    let mut rng = ChaCha8Rng::seed_from_u64(1);
+
+    let syn = build_syn(&a, budget, None, PageForm::Hashed).unwrap().syn;
+    let built = handle_syn(&b, &syn, budget, &mut rng);
+    assert_eq!((built.context_error, built.left_out), (None, 0));
+    let ack = built.message;
+    assert!(ack.compact.as_ref().is_some_and(|c| c.answers_hashed()) && ack.requests.is_empty());
+
+    let received = handle_ack(&a, &ack);
+    assert_eq!(received.context_error, None);
+    a.apply(&received.deltas, now);
+    let built = build_ack2(&a, &received.requests, budget, &mut rng);
+    assert_eq!(built.left_out, 0);
+    let ack2 = built.message;
+    assert!(ack2.compact.is_none(), "answered by id: B does not share A's members");
+
+    let received = handle_ack2(&b, &ack2);
+    b.apply(&received.deltas, now);
+    for n in ["a", "b", "c"] {
+        assert_eq!(a.get(&id(n)), b.get(&id(n)), "node {n}");
+    }
+    (syn, ack, ack2)
+}
+
 /// Every message the document has a hex block for, by name.
 fn built_vectors() -> BTreeMap<&'static str, Envelope> {
     let (compact_syn, compact_ack, compact_ack2) = compact_round();
+    let (hashed_syn, hashed_ack, hashed_ack2) = hashed_round();
     let mut v = BTreeMap::new();
+    v.insert("syn-hashed", env("a", GEN_A, Message::Syn(hashed_syn)));
+    v.insert("ack-hashed", env("b", GEN_B, Message::Ack(hashed_ack)));
+    v.insert("ack2-hashed", env("a", GEN_A, Message::Ack2(hashed_ack2)));
 
     v.insert(
         "syn-listed",
@@ -591,10 +641,10 @@ fn compact_from_may_have_zero_low_bits() {
 
 #[test]
 fn bad_tag() {
-    // page kind 3
-    assert_eq!(decode(&msg(SYN, "03")), Err(DecodeError::BadTag { tag: 3, at: 12 }));
+    // page kind 4
+    assert_eq!(decode(&msg(SYN, "04")), Err(DecodeError::BadTag { tag: 4, at: 12 }));
     // ACK compact tag
-    assert_eq!(decode(&msg(ACK, "00 00 02 00")), Err(DecodeError::BadTag { tag: 2, at: 14 }));
+    assert_eq!(decode(&msg(ACK, "00 00 03 00")), Err(DecodeError::BadTag { tag: 3, at: 14 }));
     // ACK resend tag
     assert_eq!(decode(&msg(ACK, "00 00 00 05")), Err(DecodeError::BadTag { tag: 5, at: 15 }));
     // ACK2 compact tag

@@ -67,6 +67,10 @@ struct Args {
     /// Send every digest in full form (no compact pages).
     #[arg(long)]
     no_compact: bool,
+    /// Name nodes by full id, not by fingerprint, in pages for peers that may know
+    /// other members.
+    #[arg(long)]
+    no_hashed: bool,
     /// Print one JSON object instead of a table.
     #[arg(long)]
     json: bool,
@@ -130,6 +134,7 @@ fn main() -> ExitCode {
         fanout: a.fanout,
         detector: a.detector,
         compact: !a.no_compact,
+        hashed: !a.no_hashed,
     };
     let started = Instant::now();
     if !a.json {

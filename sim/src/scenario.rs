@@ -72,6 +72,8 @@ pub struct Params {
     pub detector: PhiModel,
     /// Compact digests on or off.
     pub compact: bool,
+    /// Fingerprinted pages where members may differ (else full ids).
+    pub hashed: bool,
 }
 
 impl Default for Params {
@@ -92,6 +94,7 @@ impl Default for Params {
             fanout: Fanout::Reference,
             detector: PhiModel::Exponential,
             compact: true,
+            hashed: true,
         }
     }
 }
@@ -327,6 +330,7 @@ fn config(p: &Params) -> Config {
     c.fanout = p.fanout;
     c.detector.model = p.detector;
     c.compact_digests = p.compact;
+    c.hashed_digests = p.hashed;
     // values of the scenario's size, and room for removal records (about 40 bytes
     // per removed node), within what fits the budget beside the worst-case overhead
     c.limits.max_value_len = p.value_bytes.max(1024).min(p.budget.saturating_sub(900));
