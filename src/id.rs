@@ -15,8 +15,10 @@ pub const MAX_NODE_ID_LEN: usize = 255;
 /// cover ranges of it, and every map the library keeps is sorted by it, so the
 /// same inputs always give the same bytes on the wire.
 ///
-/// Cloning is cheap (a reference count). Comparing is cheap too: the first 16
-/// bytes are kept as a number, so most comparisons never look at the bytes.
+/// Cloning is cheap: ids of up to 38 bytes (host ids, addresses, UUID strings)
+/// are stored inline, longer ones behind a reference count. Comparing is cheap
+/// too: the first 16 bytes are kept as a number, so most comparisons never look
+/// at the bytes.
 ///
 /// ```
 /// use rumormill::NodeId;
@@ -28,22 +30,64 @@ pub const MAX_NODE_ID_LEN: usize = 255;
 /// ```
 #[derive(Clone)]
 pub struct NodeId {
-    /// The first 16 bytes, big-endian, zero-padded: ordering by it first is ordering
-    /// by the bytes, with the bytes consulted only on a tie.
-    head: u128,
-    bytes: Arc<[u8]>,
+    /// The first 16 bytes, big-endian, zero-padded, as (high, low) words: ordering
+    /// by it first is ordering by the bytes, with the bytes consulted only on a tie.
+    /// (Two words rather than a `u128`, whose 16-byte alignment would pad the id.)
+    head: [u64; 2],
+    bytes: IdBytes,
 }
 
-fn head_of(bytes: &[u8]) -> u128 {
+/// Bytes of an id kept inline (the id stays 56 bytes).
+const ID_INLINE: usize = 38;
+
+/// An id's bytes: inline when short, which is nearly always. Inline ids clone
+/// without touching shared memory: a view applies thousands of heartbeats a
+/// round, and an atomic count on a cold cache line per clone and drop was most
+/// of their cost.
+#[derive(Clone)]
+enum IdBytes {
+    Inline { len: u8, buf: [u8; ID_INLINE] },
+    Shared(Arc<[u8]>),
+}
+
+impl IdBytes {
+    fn new(bytes: &[u8]) -> IdBytes {
+        if bytes.len() <= ID_INLINE {
+            let mut buf = [0u8; ID_INLINE];
+            buf[..bytes.len()].copy_from_slice(bytes);
+            IdBytes::Inline { len: bytes.len() as u8, buf }
+        } else {
+            IdBytes::Shared(Arc::from(bytes))
+        }
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            IdBytes::Inline { len, buf } => &buf[..usize::from(*len)],
+            IdBytes::Shared(b) => b,
+        }
+    }
+
+    fn same(&self, other: &IdBytes) -> bool {
+        match (self, other) {
+            (IdBytes::Shared(a), IdBytes::Shared(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+}
+
+fn head_of(bytes: &[u8]) -> [u64; 2] {
     let mut b = [0u8; 16];
     let n = bytes.len().min(16);
     b[..n].copy_from_slice(&bytes[..n]);
-    u128::from_be_bytes(b)
+    let word =
+        |i: usize| u64::from_be_bytes([b[i], b[i + 1], b[i + 2], b[i + 3], b[i + 4], b[i + 5], b[i + 6], b[i + 7]]);
+    [word(0), word(8)]
 }
 
 impl PartialEq for NodeId {
     fn eq(&self, other: &NodeId) -> bool {
-        self.head == other.head && (Arc::ptr_eq(&self.bytes, &other.bytes) || self.bytes == other.bytes)
+        self.head == other.head && (self.bytes.same(&other.bytes) || self.as_bytes() == other.as_bytes())
     }
 }
 
@@ -52,7 +96,7 @@ impl Eq for NodeId {}
 impl Ord for NodeId {
     fn cmp(&self, other: &NodeId) -> Ordering {
         self.head.cmp(&other.head).then_with(|| {
-            if Arc::ptr_eq(&self.bytes, &other.bytes) { Ordering::Equal } else { self.bytes.cmp(&other.bytes) }
+            if self.bytes.same(&other.bytes) { Ordering::Equal } else { self.as_bytes().cmp(other.as_bytes()) }
         })
     }
 }
@@ -65,7 +109,7 @@ impl PartialOrd for NodeId {
 
 impl Hash for NodeId {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        self.bytes.hash(state)
+        self.as_bytes().hash(state)
     }
 }
 
@@ -76,29 +120,29 @@ impl NodeId {
         if bytes.is_empty() || bytes.len() > MAX_NODE_ID_LEN {
             return Err(crate::InvalidInput::NodeIdLength(bytes.len()));
         }
-        Ok(NodeId { head: head_of(bytes), bytes: Arc::from(bytes) })
+        Ok(NodeId { head: head_of(bytes), bytes: IdBytes::new(bytes) })
     }
 
     /// The first 16 bytes as a big-endian number (zero-padded): orders like the
     /// bytes, up to ties.
     pub(crate) fn head(&self) -> u128 {
-        self.head
+        (u128::from(self.head[0]) << 64) | u128::from(self.head[1])
     }
 
     /// The id's bytes.
     pub fn as_bytes(&self) -> &[u8] {
-        &self.bytes
+        self.bytes.as_slice()
     }
 }
 
 impl fmt::Display for NodeId {
     /// Printable UTF-8 ids print as they are; any other id prints as `0x` and hex.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match core::str::from_utf8(&self.bytes) {
+        match core::str::from_utf8(self.as_bytes()) {
             Ok(s) if s.chars().all(|c| !c.is_control()) => f.write_str(s),
             _ => {
                 f.write_str("0x")?;
-                for b in self.bytes.iter() {
+                for b in self.as_bytes() {
                     write!(f, "{b:02x}")?;
                 }
                 Ok(())
@@ -124,9 +168,9 @@ impl TryFrom<&str> for NodeId {
 impl serde::Serialize for NodeId {
     /// UTF-8 ids serialize as strings, others as byte sequences.
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match core::str::from_utf8(&self.bytes) {
+        match core::str::from_utf8(self.as_bytes()) {
             Ok(text) => s.serialize_str(text),
-            Err(_) => s.serialize_bytes(&self.bytes),
+            Err(_) => s.serialize_bytes(self.as_bytes()),
         }
     }
 }
@@ -174,6 +218,13 @@ impl<'a> arbitrary::Arbitrary<'a> for NodeId {
 mod tests {
     use super::*;
 
+    #[test]
+    fn an_id_stays_56_bytes_and_short_ones_live_inline() {
+        assert_eq!(core::mem::size_of::<NodeId>(), 56);
+        assert!(matches!(NodeId::new([7u8; ID_INLINE]).unwrap().bytes, IdBytes::Inline { .. }));
+        assert!(matches!(NodeId::new([7u8; ID_INLINE + 1]).unwrap().bytes, IdBytes::Shared(_)));
+    }
+
     /// The order must stay the order of the bytes: digest pages cover ranges of it.
     #[test]
     fn order_is_byte_order_whatever_the_lengths() {
@@ -189,6 +240,9 @@ mod tests {
             b"b",
             &[0xff; 20],
             &[0xff; 16],
+            &[0xff; 38],
+            &[0xff; 39],
+            &[0xfe; 39],
             &[0],
             &[0, 0],
         ];
