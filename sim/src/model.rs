@@ -3,8 +3,9 @@
 //! A hand-written stateright [`Model`] of three nodes that run the crate's real
 //! reconciliation functions, not a re-implementation of them:
 //!
-//! - a gossip round starts with [`build_syn`] (a [`PageForm::Full`] page, which must
-//!   cover every node the sender knows: the budget leaves room for that);
+//! - a gossip round starts with [`build_syn`] (a [`PageForm::Full`] page, or with
+//!   [`Bounds::HASHED`] a [`PageForm::Hashed`] one, which must cover every node the
+//!   sender knows: the budget leaves room for that);
 //! - a SYN is answered with [`handle_syn`];
 //! - an ACK goes through [`handle_ack`], [`View::apply`] and [`build_ack2`];
 //! - an ACK2 goes through [`handle_ack2`] and [`View::apply`].
@@ -110,6 +111,9 @@ pub struct Bounds {
     /// Rounds (each a full exchange between every ordered pair of nodes) the
     /// lossless continuation of [`CONVERGENCE_REACHABLE`] may take.
     pub settle_rounds: usize,
+    /// The page every SYN carries: [`PageForm::Full`], or [`PageForm::Hashed`]
+    /// (answered by member index, with whole requests and the id check).
+    pub form: PageForm,
 }
 
 impl Bounds {
@@ -118,8 +122,15 @@ impl Bounds {
     /// more than one owner to send, cuts deltas short, to one field. Three rounds
     /// can make every node hold every owner's state. One duplicate, and one update
     /// by any one node. About 0.97 million states.
-    pub const ONE_DELTA: Bounds =
-        Bounds { gossips: 3, duplicates: 1, updates: 1, total_updates: 1, budget: 46, settle_rounds: 8 };
+    pub const ONE_DELTA: Bounds = Bounds {
+        gossips: 3,
+        duplicates: 1,
+        updates: 1,
+        total_updates: 1,
+        budget: 46,
+        settle_rounds: 8,
+        form: PageForm::Full,
+    };
 
     /// A budget of 30 bytes: a message holds one field (and a SYN's page of three
     /// nodes), so nearly every delta is cut short. One duplicate, and one update by
@@ -127,8 +138,22 @@ impl Bounds {
     /// (that takes at least nine messages with deltas), so [`CONVERGED`] is
     /// unreachable here; [`CONVERGENCE_REACHABLE`] still has to hold. About 0.88
     /// million states.
-    pub const ONE_FIELD: Bounds =
-        Bounds { gossips: 3, duplicates: 1, updates: 1, total_updates: 3, budget: 30, settle_rounds: 8 };
+    pub const ONE_FIELD: Bounds = Bounds {
+        gossips: 3,
+        duplicates: 1,
+        updates: 1,
+        total_updates: 3,
+        budget: 30,
+        settle_rounds: 8,
+        form: PageForm::Full,
+    };
+
+    /// [`Bounds::ONE_DELTA`] over hashed pages, with a budget of 64 bytes: a
+    /// hashed page of three nodes fits (context, salt, 6-byte entries), and the
+    /// answers' larger fixed part (context, check, whole list) still cuts deltas
+    /// short, while three rounds can make every node hold everything. About 0.92
+    /// million states.
+    pub const HASHED: Bounds = Bounds { form: PageForm::Hashed, budget: 64, ..Bounds::ONE_DELTA };
 }
 
 /// A message in flight.
@@ -342,7 +367,7 @@ impl GossipModel {
 
     /// The SYN `from` sends to start a round with `to`.
     fn syn(&self, view: &View, from: usize, to: usize) -> Packet {
-        let built = build_syn(view, self.budgets[from], None, PageForm::Full).expect("a page fits the budget");
+        let built = build_syn(view, self.budgets[from], None, self.bounds.form).expect("a page fits the budget");
         assert_eq!(built.covered, view.len(), "the budget must leave room for a page of every node");
         self.packet(from, to, Message::Syn(built.syn))
     }
@@ -367,8 +392,14 @@ impl GossipModel {
         match env.message {
             Message::Syn(syn) => {
                 let ack = handle_syn(view, &syn, self.budgets[r], &mut rng).message;
-                assert!(ack.compact.is_none() && ack.resend.is_none(), "full pages get full answers");
-                let useful = !ack.requests.is_empty() || !ack.deltas.is_empty();
+                assert!(ack.resend.is_none(), "no page of the model is compact");
+                assert_eq!(
+                    ack.compact.as_ref().map(|c| c.answers_hashed()),
+                    (self.bounds.form == PageForm::Hashed).then_some(true),
+                    "full pages get full answers, hashed pages hashed ones"
+                );
+                let compact = ack.compact.as_ref().map_or(0, |c| c.request_count() + c.delta_count());
+                let useful = !ack.requests.is_empty() || !ack.deltas.is_empty() || compact > 0;
                 useful.then(|| self.packet(r, s, Message::Ack(ack)))
             }
             Message::Ack(ack) => {

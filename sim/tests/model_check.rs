@@ -14,6 +14,7 @@
 
 use std::time::{Duration, Instant};
 
+use rumormill::PageForm;
 use rumormill_sim::model::{Bounds, GossipModel};
 use stateright::{Checker, Model};
 
@@ -48,6 +49,13 @@ fn check_all(name: &str, bounds: Bounds) -> impl Checker<GossipModel> {
 #[test]
 fn every_property_holds_when_a_message_holds_one_delta() {
     let checker = check_all("one delta", Bounds::ONE_DELTA);
+    checker.assert_properties();
+}
+
+#[cfg(not(feature = "mutant"))]
+#[test]
+fn every_property_holds_over_hashed_pages() {
+    let checker = check_all("hashed", Bounds::HASHED);
     checker.assert_properties();
 }
 
@@ -107,6 +115,7 @@ fn explore() {
         total_updates: var("MODEL_TOTAL_UPDATES", d.total_updates.into()) as u8,
         budget: var("MODEL_BUDGET", d.budget),
         settle_rounds: var("MODEL_SETTLE_ROUNDS", d.settle_rounds),
+        form: if var("MODEL_HASHED", 0) == 1 { PageForm::Hashed } else { d.form },
     };
     let start = Instant::now();
     let checker = GossipModel::new(bounds).checker().threads(threads()).timeout(TIMEOUT).spawn_bfs().join();
