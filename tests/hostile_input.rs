@@ -437,6 +437,46 @@ fn a_frame_larger_than_max_message_bytes_is_answered_within_the_receivers_budget
     assert_eq!(known(&g), before, "a SYN changes nothing");
 }
 
+/// A hashed SYN (page kind 3) from `sender` over the full range: `n` entries, all
+/// with fingerprint `fingerprint` and max version `u64::MAX`.
+fn hashed_syn(sender: &[u8], n: u32, fingerprint: u32) -> Vec<u8> {
+    let mut b = Bytes::header_from(SYN, sender).u8(3).u8(0).u8(0).raw(&[0xab; 8]).raw(&7u32.to_le_bytes());
+    b = b.varint(u64::from(n));
+    for _ in 0..n {
+        b = b.raw(&fingerprint.to_le_bytes()).varint(u64::MAX).varint(0);
+    }
+    b.0
+}
+
+#[test]
+fn hashed_pages_of_colliding_fingerprints_are_answered_within_the_budget() {
+    let mut config = Config::new(cluster());
+    config.max_message_bytes = 1_400;
+    config.limits.max_value_len = 400;
+    let mut g = node_with(config);
+    for fingerprint in [0, u32::MAX] {
+        // 3,000 entries sharing one fingerprint: none can be matched, so every one
+        // is asked for whole (as many as fit), and this node's own state, which
+        // matches none, is pushed whole
+        let syn = hashed_syn(b"p", 3_000, fingerprint);
+        let (decoded, peak, _) = measure(|| codec().decode(&syn));
+        assert!(decoded.is_ok());
+        assert!(peak <= DECODE_BYTES_PER_INPUT_BYTE * syn.len() as i64, "decoding allocated {peak}");
+        let before = known(&g);
+        let hits = g.metrics().budget_hits;
+        let out = g.handle_datagram(now0(), &syn);
+        assert_eq!(out.transmits.len(), 1);
+        let bytes = &out.transmits[0].bytes;
+        assert!(bytes.len() <= 1_400, "the ACK has {} bytes", bytes.len());
+        let Message::Ack(ack) = codec().decode(bytes).unwrap().message else { panic!("not an ACK") };
+        let compact = ack.compact.as_ref().expect("a hashed page gets a hashed answer");
+        assert!(compact.answers_hashed() && compact.request_count() > 100 && compact.request_count() < 3_000);
+        assert!(ack.deltas.iter().any(|d| d.node == me()), "its own state, matched by nothing, goes whole");
+        assert_eq!(g.metrics().budget_hits, hits + 1, "what did not fit is counted");
+        assert_eq!(known(&g), before, "a SYN changes nothing");
+    }
+}
+
 #[test]
 fn a_frame_larger_than_any_datagram_is_refused_before_decoding() {
     let mut g = node();
