@@ -85,7 +85,6 @@ fn state(generation: u64, heartbeat: u64, purged: u64, values: &[(&str, Versione
 /// "b"); both know a, b and c at the same generations, with different versions.
 /// Returns the SYN, the ACK and the ACK2 exactly as the API builds them.
 fn compact_round() -> (Syn, Ack, Ack2) {
-    let now = Timestamp::from_secs(GEN_C + 100);
     let mut a = View::from_states(
         id("a"),
         [
@@ -107,28 +106,32 @@ fn compact_round() -> (Syn, Ack, Ack2) {
         ],
     )
     .unwrap();
+    let (syn, ack, ack2) = play(&mut a, &mut b, PageForm::Compact);
+    assert!(ack.compact.is_some() && ack.requests.is_empty() && ack.deltas.is_empty());
+    assert!(ack2.compact.is_some() && ack2.deltas.is_empty());
+    (syn, ack, ack2)
+}
+
+/// One round from A to B over a page of `form`, unlimited budgets, everything
+/// fitting and every compact part usable; afterwards both views agree on a, b and
+/// c (the vectors are real, not just well-formed).
+fn play(a: &mut View, b: &mut View, form: PageForm) -> (Syn, Ack, Ack2) {
+    let now = Timestamp::from_secs(GEN_C + 100);
     let budget = Budget::unlimited();
     let mut rng = ChaCha8Rng::seed_from_u64(1);
-
-    let syn = build_syn(&a, budget, None, PageForm::Compact).unwrap().syn;
-    let built = handle_syn(&b, &syn, budget, &mut rng);
-    assert_eq!(built.context_error, None);
-    assert_eq!(built.left_out, 0);
+    let syn = build_syn(a, budget, None, form).unwrap().syn;
+    let built = handle_syn(b, &syn, budget, &mut rng);
+    assert_eq!((built.context_error, built.left_out), (None, 0));
     let ack = built.message;
-    assert!(ack.compact.is_some() && ack.requests.is_empty() && ack.deltas.is_empty());
-
-    let received = handle_ack(&a, &ack);
+    let received = handle_ack(a, &ack);
     assert_eq!(received.context_error, None);
     a.apply(&received.deltas, now);
-    let built = build_ack2(&a, &received.requests, budget, &mut rng);
+    let built = build_ack2(a, &received.requests, budget, &mut rng);
     assert_eq!(built.left_out, 0);
     let ack2 = built.message;
-    assert!(ack2.compact.is_some() && ack2.deltas.is_empty());
-
-    let received = handle_ack2(&b, &ack2);
+    let received = handle_ack2(b, &ack2);
     assert_eq!(received.context_error, None);
     b.apply(&received.deltas, now);
-    // the round converged: the vectors are real, not just well-formed
     for n in ["a", "b", "c"] {
         assert_eq!(a.get(&id(n)), b.get(&id(n)), "node {n}");
     }
@@ -138,7 +141,6 @@ fn compact_round() -> (Syn, Ack, Ack2) {
 /// A round over a hashed page, built with the public API: A knows `a`, `b` and
 /// `c`; B knows `a` (behind), `b` (ahead) and not `c`.
 fn hashed_round() -> (Syn, Ack, Ack2) {
-    let now = Timestamp::from_secs(GEN_C + 100);
     let mut a = View::from_states(
         id("a"),
         [
@@ -156,28 +158,9 @@ fn hashed_round() -> (Syn, Ack, Ack2) {
         ],
     )
     .unwrap();
-    let budget = Budget::unlimited();
-    let mut rng = ChaCha8Rng::seed_from_u64(1);
-
-    let syn = build_syn(&a, budget, None, PageForm::Hashed).unwrap().syn;
-    let built = handle_syn(&b, &syn, budget, &mut rng);
-    assert_eq!((built.context_error, built.left_out), (None, 0));
-    let ack = built.message;
+    let (syn, ack, ack2) = play(&mut a, &mut b, PageForm::Hashed);
     assert!(ack.compact.as_ref().is_some_and(|c| c.answers_hashed()) && ack.requests.is_empty());
-
-    let received = handle_ack(&a, &ack);
-    assert_eq!(received.context_error, None);
-    a.apply(&received.deltas, now);
-    let built = build_ack2(&a, &received.requests, budget, &mut rng);
-    assert_eq!(built.left_out, 0);
-    let ack2 = built.message;
     assert!(ack2.compact.is_none(), "answered by id: B does not share A's members");
-
-    let received = handle_ack2(&b, &ack2);
-    b.apply(&received.deltas, now);
-    for n in ["a", "b", "c"] {
-        assert_eq!(a.get(&id(n)), b.get(&id(n)), "node {n}");
-    }
     (syn, ack, ack2)
 }
 
