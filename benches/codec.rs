@@ -101,7 +101,7 @@ fn reconcile(c: &mut Criterion) {
     let h = header(&view);
     let budget = Budget::new(64 * 1024, &h).unwrap();
     let mut group = c.benchmark_group("reconcile_1024");
-    for form in [PageForm::Compact, PageForm::Full] {
+    for form in [PageForm::Compact, PageForm::Hashed, PageForm::Full] {
         let syn = build_syn(&behind, budget, None, form).unwrap().syn;
         group.bench_function(BenchmarkId::new("build_syn", format!("{form:?}")), |b| {
             b.iter(|| black_box(build_syn(black_box(&view), budget, None, form).unwrap()))

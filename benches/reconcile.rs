@@ -21,7 +21,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 const SIZES: [usize; 5] = [16, 64, 256, 1024, 4096];
-const FORMS: [PageForm; 2] = [PageForm::Compact, PageForm::Full];
+const FORMS: [PageForm; 3] = [PageForm::Compact, PageForm::Hashed, PageForm::Full];
 /// How many versions a side is behind on the nodes it lags on.
 const LAG: u64 = 5;
 const BUDGET: usize = 65_000;
