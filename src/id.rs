@@ -1,9 +1,10 @@
 //! Node identity.
 
-use alloc::sync::Arc;
 use core::cmp::Ordering;
 use core::fmt;
 use core::hash::{Hash, Hasher};
+
+use crate::small::Small;
 
 /// The longest node id, in bytes (the wire gives its length one byte).
 pub const MAX_NODE_ID_LEN: usize = 255;
@@ -34,47 +35,13 @@ pub struct NodeId {
     /// by it first is ordering by the bytes, with the bytes consulted only on a tie.
     /// (Two words rather than a `u128`, whose 16-byte alignment would pad the id.)
     head: [u64; 2],
-    bytes: IdBytes,
+    bytes: Small<ID_INLINE>,
 }
 
-/// Bytes of an id kept inline (the id stays 56 bytes).
+/// Bytes of an id kept inline (the id stays 56 bytes). Inline ids clone without
+/// touching shared memory: a view applies thousands of heartbeats a round, and an
+/// atomic count on a cold cache line per clone and drop was most of their cost.
 const ID_INLINE: usize = 38;
-
-/// An id's bytes: inline when short, which is nearly always. Inline ids clone
-/// without touching shared memory: a view applies thousands of heartbeats a
-/// round, and an atomic count on a cold cache line per clone and drop was most
-/// of their cost.
-#[derive(Clone)]
-enum IdBytes {
-    Inline { len: u8, buf: [u8; ID_INLINE] },
-    Shared(Arc<[u8]>),
-}
-
-impl IdBytes {
-    fn new(bytes: &[u8]) -> IdBytes {
-        if bytes.len() <= ID_INLINE {
-            let mut buf = [0u8; ID_INLINE];
-            buf[..bytes.len()].copy_from_slice(bytes);
-            IdBytes::Inline { len: bytes.len() as u8, buf }
-        } else {
-            IdBytes::Shared(Arc::from(bytes))
-        }
-    }
-
-    fn as_slice(&self) -> &[u8] {
-        match self {
-            IdBytes::Inline { len, buf } => &buf[..usize::from(*len)],
-            IdBytes::Shared(b) => b,
-        }
-    }
-
-    fn same(&self, other: &IdBytes) -> bool {
-        match (self, other) {
-            (IdBytes::Shared(a), IdBytes::Shared(b)) => Arc::ptr_eq(a, b),
-            _ => false,
-        }
-    }
-}
 
 fn head_of(bytes: &[u8]) -> [u64; 2] {
     let mut b = [0u8; 16];
@@ -120,7 +87,7 @@ impl NodeId {
         if bytes.is_empty() || bytes.len() > MAX_NODE_ID_LEN {
             return Err(crate::InvalidInput::NodeIdLength(bytes.len()));
         }
-        Ok(NodeId { head: head_of(bytes), bytes: IdBytes::new(bytes) })
+        Ok(NodeId { head: head_of(bytes), bytes: Small::new(bytes) })
     }
 
     /// The first 16 bytes as a big-endian number (zero-padded): orders like the
@@ -221,8 +188,8 @@ mod tests {
     #[test]
     fn an_id_stays_56_bytes_and_short_ones_live_inline() {
         assert_eq!(core::mem::size_of::<NodeId>(), 56);
-        assert!(matches!(NodeId::new([7u8; ID_INLINE]).unwrap().bytes, IdBytes::Inline { .. }));
-        assert!(matches!(NodeId::new([7u8; ID_INLINE + 1]).unwrap().bytes, IdBytes::Shared(_)));
+        assert!(matches!(NodeId::new([7u8; ID_INLINE]).unwrap().bytes, Small::Inline { .. }));
+        assert!(matches!(NodeId::new([7u8; ID_INLINE + 1]).unwrap().bytes, Small::Shared(_)));
     }
 
     /// The order must stay the order of the bytes: digest pages cover ranges of it.

@@ -1,4 +1,5 @@
-//! Short byte strings stored inline, longer ones shared (values and key names).
+//! Short byte strings stored inline, longer ones shared (values, key names and,
+//! with a larger inline buffer, node ids).
 //!
 //! Most gossiped values and custom keys are short (a status, a load figure, a
 //! datacenter name). A view holds one copy per node per key, so a heap allocation
@@ -13,16 +14,17 @@ use core::hash::{Hash, Hasher};
 /// Bytes kept inline (the handle stays 24 bytes).
 pub(crate) const INLINE: usize = 22;
 
+/// Up to `N` bytes inline (at most 255), longer ones behind a shared pointer.
 #[derive(Clone, Debug)]
-pub(crate) enum Small {
-    Inline { len: u8, buf: [u8; INLINE] },
+pub(crate) enum Small<const N: usize = INLINE> {
+    Inline { len: u8, buf: [u8; N] },
     Shared(Arc<[u8]>),
 }
 
-impl Small {
-    pub(crate) fn new(bytes: &[u8]) -> Small {
-        if bytes.len() <= INLINE {
-            let mut buf = [0u8; INLINE];
+impl<const N: usize> Small<N> {
+    pub(crate) fn new(bytes: &[u8]) -> Small<N> {
+        if bytes.len() <= N {
+            let mut buf = [0u8; N];
             buf[..bytes.len()].copy_from_slice(bytes);
             Small::Inline { len: bytes.len() as u8, buf }
         } else {
@@ -30,8 +32,8 @@ impl Small {
         }
     }
 
-    pub(crate) fn from_vec(v: alloc::vec::Vec<u8>) -> Small {
-        if v.len() <= INLINE { Small::new(&v) } else { Small::Shared(Arc::from(v)) }
+    pub(crate) fn from_vec(v: alloc::vec::Vec<u8>) -> Small<N> {
+        if v.len() <= N { Small::new(&v) } else { Small::Shared(Arc::from(v)) }
     }
 
     pub(crate) fn as_slice(&self) -> &[u8] {
@@ -39,6 +41,11 @@ impl Small {
             Small::Inline { len, buf } => &buf[..usize::from(*len)],
             Small::Shared(b) => b,
         }
+    }
+
+    /// Whether both share one allocation (then their bytes are equal).
+    pub(crate) fn same(&self, other: &Small<N>) -> bool {
+        matches!((self, other), (Small::Shared(a), Small::Shared(b)) if Arc::ptr_eq(a, b))
     }
 }
 
@@ -75,28 +82,28 @@ impl Name {
 
 /// Equality, order and hash of the bytes, whatever the storage.
 macro_rules! by_bytes {
-    ($t:ty) => {
-        impl PartialEq for $t {
+    ([$($g:tt)*] $t:ty) => {
+        impl<$($g)*> PartialEq for $t {
             fn eq(&self, other: &$t) -> bool {
                 self.as_slice() == other.as_slice()
             }
         }
 
-        impl Eq for $t {}
+        impl<$($g)*> Eq for $t {}
 
-        impl Ord for $t {
+        impl<$($g)*> Ord for $t {
             fn cmp(&self, other: &$t) -> Ordering {
                 self.as_slice().cmp(other.as_slice())
             }
         }
 
-        impl PartialOrd for $t {
+        impl<$($g)*> PartialOrd for $t {
             fn partial_cmp(&self, other: &$t) -> Option<Ordering> {
                 Some(self.cmp(other))
             }
         }
 
-        impl Hash for $t {
+        impl<$($g)*> Hash for $t {
             fn hash<H: Hasher>(&self, state: &mut H) {
                 self.as_slice().hash(state)
             }
@@ -104,8 +111,8 @@ macro_rules! by_bytes {
     };
 }
 
-by_bytes!(Small);
-by_bytes!(Name);
+by_bytes!([const N: usize] Small<N>);
+by_bytes!([] Name);
 
 #[cfg(test)]
 mod tests {
@@ -115,14 +122,14 @@ mod tests {
     fn short_and_long_behave_alike() {
         for len in [0usize, 1, 21, 22, 23, 100] {
             let v: alloc::vec::Vec<u8> = (0..len as u8).collect();
-            let a = Small::new(&v);
-            let b = Small::from_vec(v.clone());
+            let a: Small = Small::new(&v);
+            let b: Small = Small::from_vec(v.clone());
             assert_eq!(a.as_slice(), &v[..]);
             assert_eq!(a, b);
             assert_eq!(matches!(a, Small::Inline { .. }), len <= INLINE);
         }
-        assert!(Small::new(b"ab") < Small::new(b"abc"));
-        assert!(Small::new(&[7; 30]) > Small::new(&[7; 22]));
+        assert!(Small::<INLINE>::new(b"ab") < Small::new(b"abc"));
+        assert!(Small::<INLINE>::new(&[7; 30]) > Small::new(&[7; 22]));
         assert_eq!(core::mem::size_of::<Small>(), 24);
     }
 
