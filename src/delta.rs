@@ -27,11 +27,26 @@ pub(crate) struct Candidate<'a> {
 
 /// Deltas that fit, and how many candidates did not fit whole.
 #[derive(Default)]
-pub(crate) struct Filled {
+pub(crate) struct Filled<'a> {
     pub(crate) full: Vec<Delta>,
     pub(crate) compact: Vec<CompactDelta>,
+    /// For each compact delta, its full `from` and its node (a compact message's
+    /// check covers them; the wire carries neither).
+    pub(crate) sources: Vec<(Version, &'a NodeId)>,
     /// Candidates cut short or left out for lack of room.
     pub(crate) left_out: usize,
+}
+
+/// Whether a candidate's only field past `from` is (at most) its heartbeat, the
+/// common case once a cluster has converged: then the heartbeat is the delta.
+fn heartbeat_only(c: &Candidate<'_>) -> bool {
+    c.state.values_max() <= c.from
+}
+
+/// The heartbeat a candidate sends when it sends nothing else.
+fn sendable_heartbeat(c: &Candidate<'_>) -> Option<Offset> {
+    let hb = c.state.heartbeat();
+    (hb > c.from && hb <= c.state.max_version()).then(|| above(c.from, hb))
 }
 
 fn head_len(c: &Candidate<'_>, hb: Option<Offset>, values: usize) -> usize {
@@ -61,7 +76,11 @@ fn above(from: Version, v: Version) -> Offset {
 /// receiver never gets a field without every older one (the heartbeat is a field
 /// like any other here). A heartbeat at or below `from` carries nothing new and
 /// is attached, as the reference does, only to a delta that has something else.
-pub(crate) fn fill<R: rand_core::Rng + ?Sized>(cands: Vec<Candidate<'_>>, room: &mut usize, rng: &mut R) -> Filled {
+pub(crate) fn fill<'a, R: rand_core::Rng + ?Sized>(
+    cands: Vec<Candidate<'a>>,
+    room: &mut usize,
+    rng: &mut R,
+) -> Filled<'a> {
     // Ranking only decides what is left out: when every candidate fits whole, take
     // them in the order given, without drawing tie-breaks or sorting.
     // (Stops measuring at the first candidate past the room: a large page would
@@ -95,8 +114,22 @@ pub(crate) fn fill<R: rand_core::Rng + ?Sized>(cands: Vec<Candidate<'_>>, room: 
         r
     };
     let mut out = Filled::default();
+    let mut compact: Vec<(CompactDelta, Version, &'a NodeId)> = Vec::new();
     for &(_, _, i) in &ranked {
         let c = &cands[i];
+        if heartbeat_only(c)
+            && let Some(hb) = sendable_heartbeat(c)
+        {
+            // the steady-state case, without listing fields
+            let len = head_len(c, Some(hb), 0);
+            if len > *room {
+                out.left_out += 1;
+                continue;
+            }
+            *room -= len;
+            push(c, Some(hb), core::iter::empty(), &mut out.full, &mut compact);
+            continue;
+        }
         let fields = c.state.fields_after(c.from);
         let mut hb: Option<Offset> = None;
         let mut values: SmallVec<[(usize, u64); 8]> = SmallVec::new(); // (index in fields, gap)
@@ -156,19 +189,40 @@ pub(crate) fn fill<R: rand_core::Rng + ?Sized>(cands: Vec<Candidate<'_>>, room: 
             Field::Value(k, vv) => (k, vv),
             Field::Heartbeat(_) => unreachable!("only values are recorded"),
         });
-        match c.reference {
-            Ref::Full => out.full.push(Delta {
-                node: c.node.clone(),
-                generation: c.state.generation(),
-                from: c.from,
-                purged: c.state.purged(),
-                heartbeat: hb.map(|o| match o {
-                    Offset::Above(n) => Version(c.from.0 + n + 1),
-                    Offset::AtOrBelow(n) => Version(c.from.0 - n),
-                }),
-                values: picked.map(|(k, vv)| (k.clone(), vv.clone())).collect(),
+        push(c, hb, picked, &mut out.full, &mut compact);
+    }
+    if !out.full.is_sorted_by(|a, b| a.node < b.node) {
+        out.full.sort_unstable_by(|a, b| a.node.cmp(&b.node));
+    }
+    if !compact.is_sorted_by_key(|(d, _, _)| d.index) {
+        compact.sort_unstable_by_key(|(d, _, _)| d.index);
+    }
+    (out.compact, out.sources) = compact.into_iter().map(|(d, from, node)| (d, (from, node))).unzip();
+    out
+}
+
+/// Adds a candidate's delta with heartbeat `hb` and values `picked`.
+fn push<'a, 'v>(
+    c: &Candidate<'a>,
+    hb: Option<Offset>,
+    picked: impl Iterator<Item = (&'v crate::Key, &'v crate::VersionedValue)>,
+    full: &mut Vec<Delta>,
+    compact: &mut Vec<(CompactDelta, Version, &'a NodeId)>,
+) {
+    match c.reference {
+        Ref::Full => full.push(Delta {
+            node: c.node.clone(),
+            generation: c.state.generation(),
+            from: c.from,
+            purged: c.state.purged(),
+            heartbeat: hb.map(|o| match o {
+                Offset::Above(n) => Version(c.from.0 + n + 1),
+                Offset::AtOrBelow(n) => Version(c.from.0 - n),
             }),
-            Ref::Compact(index) => out.compact.push(CompactDelta {
+            values: picked.map(|(k, vv)| (k.clone(), vv.clone())).collect(),
+        }),
+        Ref::Compact(index) => compact.push((
+            CompactDelta {
                 index,
                 from: (c.from != Version::ZERO).then_some(c.from.0 as u16),
                 purged: c.state.purged(),
@@ -180,21 +234,21 @@ pub(crate) fn fill<R: rand_core::Rng + ?Sized>(cands: Vec<Candidate<'_>>, room: 
                         value: vv.value.clone(),
                     })
                     .collect(),
-            }),
-        }
+            },
+            c.from,
+            c.node,
+        )),
     }
-    if !out.full.is_sorted_by(|a, b| a.node < b.node) {
-        out.full.sort_unstable_by(|a, b| a.node.cmp(&b.node));
-    }
-    if !out.compact.is_sorted_by_key(|d| d.index) {
-        out.compact.sort_unstable_by_key(|d| d.index);
-    }
-    out
 }
 
 /// The encoded length of a candidate's whole delta (every field it is missing, and
 /// a stale heartbeat), or 0 if it is missing nothing.
 fn whole_len(c: &Candidate<'_>) -> usize {
+    if heartbeat_only(c)
+        && let Some(hb) = sendable_heartbeat(c)
+    {
+        return head_len(c, Some(hb), 0);
+    }
     let fields = c.state.fields_after(c.from);
     if fields.is_empty() {
         return 0;

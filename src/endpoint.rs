@@ -166,6 +166,11 @@ impl EndpointState {
         Digest { node: node.clone(), generation: self.generation, max_version: self.max_version, purged: self.purged }
     }
 
+    /// The highest version among the values (0 if none).
+    pub(crate) fn values_max(&self) -> Version {
+        self.values_max
+    }
+
     /// How many fields [`EndpointState::fields_after`] would return.
     pub(crate) fn count_after(&self, from: Version) -> usize {
         let sendable = |v: Version| v > from && v <= self.max_version;

@@ -1024,6 +1024,9 @@ impl<R: rand_core::Rng> Gossiper<R> {
             .collect();
         self.peers.merge(joined);
         let mut removals = Vec::new();
+        // changes come in the deltas' order, usually sorted by node: peer lookups
+        // start where the last one ended
+        let mut cursor = 0;
         for change in applied.changes {
             match change {
                 Change::Joined { node, generation } => {
@@ -1045,7 +1048,7 @@ impl<R: rand_core::Rng> Gossiper<R> {
                     self.mark_alive(now, &node, transmits);
                 }
                 Change::Heartbeat { node, .. } => {
-                    let Some(p) = self.peers.get_mut(&node) else { continue };
+                    let Some(p) = self.peers.get_mut_from(&node, &mut cursor) else { continue };
                     p.window.heartbeat(&self.config.detector, now);
                     p.heard = now;
                     // a newer heartbeat of the same generation: it is running

@@ -263,14 +263,13 @@ pub(crate) fn plan(view: &View, deltas: &[Delta], now: Timestamp) -> Planned {
             _ => view.get(&d.node),
         };
         let known = view.len() + new_nodes;
-        match merge_delta(view.local_id(), base, d, now, view.limits(), known) {
+        match merge_delta(view.local_id(), base, d, now, view.limits(), known, &mut applied.changes) {
             Err(why) => applied.ignored.push(why),
             Ok(None) => {}
-            Ok(Some((patch, changes))) => {
+            Ok(Some(patch)) => {
                 if view.get(&d.node).is_none() && !patches.contains_key(&d.node) {
                     new_nodes += 1;
                 }
-                applied.changes.extend(changes);
                 match patches.get_mut(&d.node) {
                     Some(Patch::Replace(s)) => patch.apply_to(s),
                     _ => {
@@ -294,39 +293,40 @@ pub(crate) fn apply_in_place(
     deltas: &[Delta],
     now: Timestamp,
 ) -> (Applied, bool, bool) {
-    let mut applied = Applied::default();
+    let mut applied = Applied { changes: Vec::with_capacity(deltas.len()), ignored: Vec::new() };
     let mut members_changed = false;
     let mut touched = false;
     // nodes learned in this batch, merged in at the end, in one pass
     let mut added: Vec<(NodeId, EndpointState)> = Vec::new();
+    // deltas usually come sorted by node (a compact message's always do): each
+    // lookup starts where the last one ended
+    let mut cursor = 0;
     for d in deltas {
         let known = nodes.len() + added.len();
-        let slot = match nodes.get_mut(&d.node) {
+        let slot = match nodes.get_mut_from(&d.node, &mut cursor) {
             Some(state) => Some(state),
             None => added.iter_mut().find(|(id, _)| *id == d.node).map(|(_, s)| s),
         };
         match slot {
-            Some(state) => match merge_delta(local, Some(state), d, now, limits, known) {
+            Some(state) => match merge_delta(local, Some(state), d, now, limits, known, &mut applied.changes) {
                 Err(why) => applied.ignored.push(why),
                 Ok(None) => {}
-                Ok(Some((patch, changes))) => {
+                Ok(Some(patch)) => {
                     touched = true;
                     let generation = state.generation();
                     patch.apply_to(state);
                     members_changed |= state.generation() != generation;
-                    applied.changes.extend(changes);
                 }
             },
-            None => match merge_delta(local, None, d, now, limits, known) {
+            None => match merge_delta(local, None, d, now, limits, known, &mut applied.changes) {
                 Err(why) => applied.ignored.push(why),
                 Ok(None) => {}
-                Ok(Some((patch, changes))) => {
+                Ok(Some(patch)) => {
                     let mut state = EndpointState::new(d.generation);
                     patch.apply_to(&mut state);
                     added.push((d.node.clone(), state));
                     members_changed = true;
                     touched = true;
-                    applied.changes.extend(changes);
                 }
             },
         }
@@ -368,7 +368,9 @@ fn validate(d: &Delta, limits: &crate::Limits) -> Result<(), Ignored> {
     Ok(())
 }
 
-type Outcome = Result<Option<(Patch, Vec<Change>)>, Ignored>;
+/// The patch to apply, if any (its changes pushed to the caller's list), or why
+/// the delta was ignored (nothing pushed).
+type Outcome = Result<Option<Patch>, Ignored>;
 
 /// What one delta does to what the view knows of its node (`base`).
 ///
@@ -391,6 +393,7 @@ fn merge_delta(
     now: Timestamp,
     limits: &crate::Limits,
     known_nodes: usize,
+    changes: &mut Vec<Change>,
 ) -> Outcome {
     let node = &d.node;
     if node == local {
@@ -411,8 +414,8 @@ fn merge_delta(
         if known_nodes >= limits.max_nodes {
             return Err(Ignored::TooManyNodes { node: node.clone() });
         }
-        let changes = alloc::vec![Change::Joined { node: node.clone(), generation: d.generation }];
-        return Ok(Some((Patch::Replace(state_of(d)), changes)));
+        changes.push(Change::Joined { node: node.clone(), generation: d.generation });
+        return Ok(Some(Patch::Replace(state_of(d))));
     };
     match d.generation.cmp(&b.generation()) {
         Ordering::Less => return Err(Ignored::OlderGeneration { node: node.clone(), generation: d.generation }),
@@ -420,12 +423,8 @@ fn merge_delta(
             if d.from != Version::ZERO {
                 return Err(not_contiguous(Version::ZERO));
             }
-            let changes = alloc::vec![Change::Restarted {
-                node: node.clone(),
-                previous: b.generation(),
-                generation: d.generation,
-            }];
-            return Ok(Some((Patch::Replace(state_of(d)), changes)));
+            changes.push(Change::Restarted { node: node.clone(), previous: b.generation(), generation: d.generation });
+            return Ok(Some(Patch::Replace(state_of(d))));
         }
         Ordering::Equal => {}
     }
@@ -443,14 +442,13 @@ fn merge_delta(
         if joined.key_count() > limits.max_keys_per_node {
             return Err(Ignored::TooManyKeys { node: node.clone() });
         }
-        let mut changes = Vec::new();
         if d.purged > b.purged() {
             changes.push(Change::Reset { node: node.clone(), purged: floor });
         } else if joined.heartbeat() > b.heartbeat() {
             changes.push(Change::Heartbeat { node: node.clone(), version: joined.heartbeat() });
         }
-        diff_values(node, b, &joined, &mut changes);
-        return Ok(Some((Patch::Replace(joined), changes)));
+        diff_values(node, b, &joined, changes);
+        return Ok(Some(Patch::Replace(joined)));
     }
     if !b.trusted_at(floor) {
         // This view missed deletions the owner has since purged: only a state from
@@ -470,7 +468,6 @@ fn merge_delta(
         return Err(Ignored::TooManyKeys { node: node.clone() });
     }
     let mut set = Vec::new();
-    let mut changes = Vec::new();
     for (k, vv) in &d.values {
         if vv.is_tombstone() && vv.version <= floor {
             continue; // purged: the key stays deleted or absent
@@ -490,7 +487,7 @@ fn merge_delta(
     if set.is_empty() && heartbeat.is_none() && max_version == b.max_version() && floor == b.purged() {
         return Ok(None);
     }
-    Ok(Some((Patch::Update { heartbeat, max_version, purged: floor, set }, changes)))
+    Ok(Some(Patch::Update { heartbeat, max_version, purged: floor, set }))
 }
 
 /// Value changes between two states of one node (for a reset).

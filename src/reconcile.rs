@@ -7,7 +7,7 @@
 //! owner's purge floor is answered from version 0, and a page that covers an id
 //! range gets the nodes it does not list pushed whole.
 
-use alloc::collections::{BTreeMap, BTreeSet};
+use alloc::collections::BTreeSet;
 use alloc::vec::Vec;
 use core::cmp::Ordering;
 
@@ -340,17 +340,18 @@ pub fn handle_syn<R: rand_core::Rng + ?Sized>(view: &View, syn: &Syn, budget: Bu
     let mut room = budget.body().saturating_sub(fixed);
     let mut request_room = if send.is_empty() { room } else { room / 2 };
 
-    wanted.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    // Ranking only decides which requests are left out: skip it when all fit (the
+    // lists are put in wire order below either way).
+    let all_fit = wanted.iter().map(|(_, _, w)| w.cost()).sum::<usize>() <= request_room;
+    if !all_fit {
+        wanted.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    }
     let mut left_out = 0;
     let mut full_requests = Vec::new();
     let mut compact_requests: Vec<(CompactRequest, Version, &NodeId)> = Vec::new();
     let mut whole: Vec<u32> = Vec::new();
     for (_, _, want) in wanted {
-        let cost = match &want {
-            Want::Full(request) => digest_len(request),
-            Want::Compact { index, .. } => varint_len(u64::from(*index)) + 2,
-            Want::Whole(index) => varint_len(u64::from(*index)),
-        };
+        let cost = want.cost();
         if cost > request_room {
             left_out += 1;
             continue;
@@ -365,11 +366,16 @@ pub fn handle_syn<R: rand_core::Rng + ?Sized>(view: &View, syn: &Syn, budget: Bu
             Want::Whole(index) => whole.push(index),
         }
     }
-    full_requests.sort_unstable_by(|a, b| a.node.cmp(&b.node));
-    compact_requests.sort_unstable_by_key(|(r, _, _)| r.index);
-    whole.sort_unstable();
+    if !full_requests.is_sorted_by(|a, b| a.node < b.node) {
+        full_requests.sort_unstable_by(|a, b| a.node.cmp(&b.node));
+    }
+    if !compact_requests.is_sorted_by_key(|(r, _, _)| r.index) {
+        compact_requests.sort_unstable_by_key(|(r, _, _)| r.index);
+    }
+    if !whole.is_sorted() {
+        whole.sort_unstable();
+    }
 
-    let froms = compact_froms(&send);
     let filled = delta::fill(send, &mut room, rng);
     left_out += filled.left_out;
     let (context, check) = match context {
@@ -379,7 +385,7 @@ pub fn handle_syn<R: rand_core::Rng + ?Sized>(view: &View, syn: &Syn, budget: Bu
                 ACK_CHECK,
                 m.context.members,
                 compact_requests.iter().map(|(r, full, _)| (r.index, *full)),
-                filled.compact.iter().map(|d| (d.index, froms[&d.index].0)),
+                filled.compact.iter().zip(&filled.sources).map(|(d, (from, _))| (d.index, *from)),
             );
             (Some(m.context), check)
         }
@@ -387,10 +393,7 @@ pub fn handle_syn<R: rand_core::Rng + ?Sized>(view: &View, syn: &Syn, budget: Bu
             let check = hashed_check(
                 c.members,
                 compact_requests.iter().map(|(r, full, node)| (r.index, *full, *node)),
-                filled.compact.iter().map(|d| {
-                    let (from, node) = froms[&d.index];
-                    (d.index, from, node)
-                }),
+                filled.compact.iter().zip(&filled.sources).map(|(d, (from, node))| (d.index, *from, *node)),
                 &whole,
             );
             (Some(c), check)
@@ -418,16 +421,15 @@ enum Want<'v> {
     Whole(u32),
 }
 
-/// The full `from` of each compact candidate, by member index: the wire carries
-/// only its low bits, and the check covers the full value.
-fn compact_froms<'v>(cands: &[Candidate<'v>]) -> BTreeMap<u32, (Version, &'v NodeId)> {
-    cands
-        .iter()
-        .filter_map(|c| match c.reference {
-            Ref::Compact(i) => Some((i, (c.from, c.node))),
-            Ref::Full => None,
-        })
-        .collect()
+impl Want<'_> {
+    /// Its encoded length.
+    fn cost(&self) -> usize {
+        match self {
+            Want::Full(request) => digest_len(request),
+            Want::Compact { index, .. } => varint_len(u64::from(*index)) + 2,
+            Want::Whole(index) => varint_len(u64::from(*index)),
+        }
+    }
 }
 
 /// The check of an ACK answering a hashed page: like [`check_hash`], and also
@@ -491,15 +493,24 @@ fn restore_delta(node: &NodeId, state: &EndpointState, d: &CompactDelta) -> Opti
     Some(Delta { node: node.clone(), generation: state.generation(), from, purged: d.purged, heartbeat, values })
 }
 
-/// Restores compact deltas against this view's states of their members.
-fn restore_deltas(members: &Members<'_>, deltas: &[CompactDelta]) -> Result<Vec<Delta>, ContextError> {
-    deltas
-        .iter()
-        .map(|d| {
-            let (node, state) = members.get(d.index)?;
-            restore_delta(node, state, d).ok_or(ContextError::CheckFailed)
-        })
-        .collect()
+/// Restores compact deltas against this view's states of their members, appending
+/// them to `out` (left as it was on error).
+fn restore_deltas(members: &Members<'_>, deltas: &[CompactDelta], out: &mut Vec<Delta>) -> Result<(), ContextError> {
+    let before = out.len();
+    out.reserve(deltas.len());
+    for d in deltas {
+        let restored = members
+            .get(d.index)
+            .and_then(|(node, state)| restore_delta(node, state, d).ok_or(ContextError::CheckFailed));
+        match restored {
+            Ok(delta) => out.push(delta),
+            Err(e) => {
+                out.truncate(before);
+                return Err(e);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Resolves an ACK against the view: the deltas to apply and the requests to
@@ -513,8 +524,8 @@ pub fn handle_ack(view: &View, ack: &Ack) -> ReceivedAck {
         context_error: None,
     };
     if let Some(c) = &ack.compact {
-        match resolve_compact_ack(view, c) {
-            Ok((requests, deltas)) => {
+        match resolve_compact_ack(view, c, &mut out.deltas) {
+            Ok(requests) => {
                 out.requests.digests.extend(requests);
                 // an answer to a hashed page refers to our members, which the peer
                 // does not share: answer it by id
@@ -522,7 +533,6 @@ pub fn handle_ack(view: &View, ack: &Ack) -> ReceivedAck {
                     out.requests.context = Some(c.context.clone());
                     out.requests.indices = c.requests.iter().map(|r| r.index).collect();
                 }
-                out.deltas.extend(deltas);
             }
             Err(e) => out.context_error = Some(e),
         }
@@ -530,7 +540,9 @@ pub fn handle_ack(view: &View, ack: &Ack) -> ReceivedAck {
     out
 }
 
-fn resolve_compact_ack(view: &View, c: &CompactAck) -> Result<(Vec<Digest>, Vec<Delta>), ContextError> {
+/// Resolves the compact part of an ACK: its requests, returned, and its deltas,
+/// appended to `deltas` (left as they were on error).
+fn resolve_compact_ack(view: &View, c: &CompactAck, deltas: &mut Vec<Delta>) -> Result<Vec<Digest>, ContextError> {
     let members = Members::verify(view, &c.context)?;
     let mut requests = Vec::with_capacity(c.requests.len() + c.whole.as_ref().map_or(0, Vec::len));
     for r in &c.requests {
@@ -543,9 +555,10 @@ fn resolve_compact_ack(view: &View, c: &CompactAck) -> Result<(Vec<Digest>, Vec<
             purged: state.purged(),
         });
     }
-    let deltas = restore_deltas(&members, &c.deltas)?;
+    let before = deltas.len();
+    restore_deltas(&members, &c.deltas, deltas)?;
     let asked = c.requests.iter().zip(&requests);
-    let sent = c.deltas.iter().zip(&deltas);
+    let sent = c.deltas.iter().zip(&deltas[before..]);
     let check = match &c.whole {
         None => check_hash(
             ACK_CHECK,
@@ -561,10 +574,17 @@ fn resolve_compact_ack(view: &View, c: &CompactAck) -> Result<(Vec<Digest>, Vec<
         ),
     };
     if check != c.check {
+        deltas.truncate(before);
         return Err(ContextError::CheckFailed);
     }
     for &index in c.whole.iter().flatten() {
-        let (node, state) = members.get(index)?;
+        let (node, state) = match members.get(index) {
+            Ok(member) => member,
+            Err(e) => {
+                deltas.truncate(before);
+                return Err(e);
+            }
+        };
         requests.push(Digest {
             node: node.clone(),
             generation: state.generation(),
@@ -572,7 +592,7 @@ fn resolve_compact_ack(view: &View, c: &CompactAck) -> Result<(Vec<Digest>, Vec<
             purged: Version::ZERO,
         });
     }
-    Ok((requests, deltas))
+    Ok(requests)
 }
 
 /// Builds the ACK2 answering `requests` (call it after applying the ACK's deltas,
@@ -624,14 +644,13 @@ pub fn build_ack2<R: rand_core::Rng + ?Sized>(
         fixed += context_len(&m.context) + 8 + varint_len(n);
     }
     let mut room = budget.body().saturating_sub(fixed);
-    let froms = compact_froms(&send);
     let filled = delta::fill(send, &mut room, rng);
     let compact = members.map(|m| {
         let check = check_hash(
             ACK2_CHECK,
             m.context.members,
             core::iter::empty(),
-            filled.compact.iter().map(|d| (d.index, froms[&d.index].0)),
+            filled.compact.iter().zip(&filled.sources).map(|(d, (from, _))| (d.index, *from)),
         );
         CompactDeltas { context: m.context.clone(), check, deltas: filled.compact }
     });
@@ -642,17 +661,18 @@ pub fn build_ack2<R: rand_core::Rng + ?Sized>(
 pub fn handle_ack2(view: &View, ack2: &Ack2) -> ReceivedAck2 {
     let mut out = ReceivedAck2 { deltas: ack2.deltas.clone(), context_error: None };
     if let Some(c) = &ack2.compact {
+        let before = out.deltas.len();
         let resolved = Members::verify(view, &c.context).and_then(|m| {
-            let deltas = restore_deltas(&m, &c.deltas)?;
-            let froms = c.deltas.iter().zip(&deltas).map(|(c, d)| (c.index, d.from));
+            restore_deltas(&m, &c.deltas, &mut out.deltas)?;
+            let froms = c.deltas.iter().zip(&out.deltas[before..]).map(|(c, d)| (c.index, d.from));
             if check_hash(ACK2_CHECK, c.context.members, core::iter::empty(), froms) != c.check {
+                out.deltas.truncate(before);
                 return Err(ContextError::CheckFailed);
             }
-            Ok(deltas)
+            Ok(())
         });
-        match resolved {
-            Ok(ds) => out.deltas.extend(ds),
-            Err(e) => out.context_error = Some(e),
+        if let Err(e) = resolved {
+            out.context_error = Some(e);
         }
     }
     out
