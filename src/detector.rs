@@ -163,10 +163,13 @@ impl ArrivalWindow {
         if now < self.last {
             return;
         }
-        let interval = now.saturating_since(self.last);
-        let long = interval > config.max_interval && matches!(config.model, PhiModel::Exponential);
-        if interval >= config.min_interval && !long {
-            self.push(millis(interval));
+        // in whole milliseconds and nanoseconds, not `Duration`s: this runs for
+        // every heartbeat of every peer
+        let ms = now.as_millis() - self.last.as_millis();
+        let ns = u128::from(ms) * 1_000_000;
+        let long = ns > config.max_interval.as_nanos() && matches!(config.model, PhiModel::Exponential);
+        if ns >= config.min_interval.as_nanos() && !long {
+            self.push(u16::try_from(ms).unwrap_or(u16::MAX));
         }
         self.last = now;
     }

@@ -51,7 +51,7 @@ impl<V> SortedMap<V> {
         // in full. (A walk along the run was linear: a peer can choose ids with a
         // common 16-byte prefix, and with 60,000 of them in the view each lookup
         // took a linear scan, 300 ms per message of 2,000 deltas.)
-        let run = self.heads[lo..].partition_point(|h| *h == head);
+        let run = run_len(&self.heads[lo..], head);
         match self.list[lo..lo + run].binary_search_by(|(k, _)| k.cmp(id)) {
             Ok(i) => Ok(lo + i),
             Err(i) => Err(lo + i),
@@ -78,7 +78,7 @@ impl<V> SortedMap<V> {
         }
         let hi = hi.min(heads.len());
         let start = lo + heads[lo..hi].partition_point(|h| *h < head);
-        let run = heads[start..].partition_point(|h| *h == head);
+        let run = run_len(&heads[start..], head);
         match self.list[start..start + run].binary_search_by(|(k, _)| k.cmp(id)) {
             Ok(i) => Ok(start + i),
             Err(i) => Err(start + i),
@@ -168,6 +168,18 @@ impl<V> SortedMap<V> {
         let start = range.start().map_or(0, |s| self.find(s).unwrap_or_else(|i| i));
         let end = range.end().map_or(self.list.len(), |e| self.find(e).unwrap_or_else(|i| i));
         &self.list[start..end.max(start)]
+    }
+}
+
+/// How many of `heads` (sorted, none below `head`) equal `head`: a check of the
+/// first two for the usual run of 0 or 1, a binary search for longer ones.
+fn run_len(heads: &[u128], head: u128) -> usize {
+    match heads {
+        [] => 0,
+        [first, ..] if *first != head => 0,
+        [_] => 1,
+        [_, second, ..] if *second != head => 1,
+        _ => heads.partition_point(|h| *h == head),
     }
 }
 

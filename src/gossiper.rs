@@ -1027,45 +1027,48 @@ impl<R: rand_core::Rng> Gossiper<R> {
         // changes come in the deltas' order, usually sorted by node: peer lookups
         // start where the last one ended
         let mut cursor = 0;
-        for change in applied.changes {
+        // (walked in place: a change is large, and most are heartbeats that need
+        // only their node)
+        let mut changes = applied.changes;
+        for change in &mut changes {
             match change {
                 Change::Joined { node, generation } => {
                     self.members_changed = now;
-                    events.push(Event::Joined { node: node.clone(), generation });
-                    self.note_state(now, &node, &mut removals, events);
-                    self.mark_alive(now, &node, transmits);
+                    events.push(Event::Joined { node: node.clone(), generation: *generation });
+                    self.note_state(now, node, &mut removals, events);
+                    self.mark_alive(now, node, transmits);
                 }
                 Change::Restarted { node, previous, generation } => {
-                    let was_up = self.peers.get(&node).is_some_and(|p| p.up);
+                    let was_up = self.peers.get(node).is_some_and(|p| p.up);
                     let peer = self.new_peer(now);
                     self.peers.insert(node.clone(), peer);
                     if was_up {
                         self.liveness_epoch += 1;
                     }
                     self.members_changed = now;
-                    events.push(Event::Restarted { node: node.clone(), previous, generation });
-                    self.note_state(now, &node, &mut removals, events);
-                    self.mark_alive(now, &node, transmits);
+                    events.push(Event::Restarted { node: node.clone(), previous: *previous, generation: *generation });
+                    self.note_state(now, node, &mut removals, events);
+                    self.mark_alive(now, node, transmits);
                 }
                 Change::Heartbeat { node, .. } => {
-                    let Some(p) = self.peers.get_mut_from(&node, &mut cursor) else { continue };
+                    let Some(p) = self.peers.get_mut_from(node, &mut cursor) else { continue };
                     p.window.heartbeat(&self.config.detector, now);
                     p.heard = now;
                     // a newer heartbeat of the same generation: it is running
                     p.shutdown = false;
                     let due = p.echo.as_deref().is_none_or(|e| now.saturating_since(e.last) >= self.config.interval);
                     if !p.up && due {
-                        self.mark_alive(now, &node, transmits);
+                        self.mark_alive(now, node, transmits);
                     }
                 }
                 Change::Value { node, key, old, new } => {
-                    if key == Key::STATUS || key == removal::removed_key() {
-                        self.note_state(now, &node, &mut removals, events);
+                    if *key == Key::STATUS || *key == removal::removed_key() {
+                        self.note_state(now, node, &mut removals, events);
                     }
-                    let old = old.and_then(|v| v.value);
-                    let new = new.and_then(|v| v.value);
+                    let old = old.take().and_then(|v| v.value);
+                    let new = new.take().and_then(|v| v.value);
                     if old != new {
-                        events.push(Event::Changed { node, key, old, new });
+                        events.push(Event::Changed { node: node.clone(), key: key.clone(), old, new });
                     }
                 }
                 _ => {}

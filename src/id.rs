@@ -52,9 +52,25 @@ fn head_of(bytes: &[u8]) -> [u64; 2] {
     [word(0), word(8)]
 }
 
+impl NodeId {
+    /// Orders two ids with equal heads. Ids of at most 16 bytes are their heads
+    /// cut to their lengths, so the shorter is a prefix of the longer: lengths
+    /// decide, without reading the bytes again.
+    fn cmp_tail(&self, other: &NodeId) -> Ordering {
+        let (a, b) = (self.as_bytes(), other.as_bytes());
+        if a.len() <= 16 && b.len() <= 16 {
+            a.len().cmp(&b.len())
+        } else if self.bytes.same(&other.bytes) {
+            Ordering::Equal
+        } else {
+            a.cmp(b)
+        }
+    }
+}
+
 impl PartialEq for NodeId {
     fn eq(&self, other: &NodeId) -> bool {
-        self.head == other.head && (self.bytes.same(&other.bytes) || self.as_bytes() == other.as_bytes())
+        self.head == other.head && self.cmp_tail(other) == Ordering::Equal
     }
 }
 
@@ -62,9 +78,7 @@ impl Eq for NodeId {}
 
 impl Ord for NodeId {
     fn cmp(&self, other: &NodeId) -> Ordering {
-        self.head.cmp(&other.head).then_with(|| {
-            if self.bytes.same(&other.bytes) { Ordering::Equal } else { self.as_bytes().cmp(other.as_bytes()) }
-        })
+        self.head.cmp(&other.head).then_with(|| self.cmp_tail(other))
     }
 }
 
