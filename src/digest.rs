@@ -233,23 +233,27 @@ pub enum ContextError {
 pub(crate) struct Members<'a> {
     pub(crate) context: Context,
     pub(crate) list: &'a [(NodeId, EndpointState)],
+    /// Where `list` starts among the view's nodes.
+    pub(crate) offset: usize,
 }
 
 impl<'a> Members<'a> {
     /// This view's members in `context.range`, if their hash matches.
     pub(crate) fn verify(view: &'a View, context: &Context) -> Result<Members<'a>, ContextError> {
-        let list = view.nodes().range(&context.range);
+        let bounds = view.nodes().range_bounds(&context.range);
+        let (offset, list) = (bounds.start, &view.nodes().as_slice()[bounds]);
         if range_hash(view, &context.range, list) != context.members {
             return Err(ContextError::MembersDiffer(context.range.clone()));
         }
-        Ok(Members { context: context.clone(), list })
+        Ok(Members { context: context.clone(), list, offset })
     }
 
     /// This view's members in `range`, with their current hash.
     pub(crate) fn current(view: &'a View, range: &NodeRange) -> Members<'a> {
-        let list = view.nodes().range(range);
+        let bounds = view.nodes().range_bounds(range);
+        let (offset, list) = (bounds.start, &view.nodes().as_slice()[bounds]);
         let members = range_hash(view, range, list);
-        Members { context: Context { range: range.clone(), members }, list }
+        Members { context: Context { range: range.clone(), members }, list, offset }
     }
 
     pub(crate) fn get(&self, index: u32) -> Result<(&'a NodeId, &'a EndpointState), ContextError> {

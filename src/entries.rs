@@ -165,9 +165,19 @@ impl<V> SortedMap<V> {
 
     /// The entries within `range`.
     pub(crate) fn range(&self, range: &NodeRange) -> &[(NodeId, V)] {
+        &self.list[self.range_bounds(range)]
+    }
+
+    /// The positions of the entries within `range`.
+    pub(crate) fn range_bounds(&self, range: &NodeRange) -> core::ops::Range<usize> {
         let start = range.start().map_or(0, |s| self.find(s).unwrap_or_else(|i| i));
         let end = range.end().map_or(self.list.len(), |e| self.find(e).unwrap_or_else(|i| i));
-        &self.list[start..end.max(start)]
+        start..end.max(start)
+    }
+
+    /// The entry at `position`, mutably.
+    pub(crate) fn at_mut(&mut self, position: usize) -> Option<(&NodeId, &mut V)> {
+        self.list.get_mut(position).map(|(id, v)| (&*id, v))
     }
 }
 

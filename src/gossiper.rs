@@ -12,13 +12,14 @@ mod sealing;
 
 use crate::entries::SortedMap;
 use crate::event::{Event, Output, Transmit};
+use crate::reconcile::{Beat, Beats, resolve_ack, resolve_ack2};
 use crate::removal::{self, Removal};
 use crate::selection::{self, Candidates, Walk};
 use crate::snapshot::{Liveness, Member, Snapshot};
 use crate::{
     ArrivalWindow, Budget, Change, Codec, Config, ConfigError, DecodeError, Delta, DigestPage, EndpointState, Envelope,
     Generation, Header, Ignored, Key, Message, Metrics, NodeId, PageForm, Status, Syn, Timestamp, Value, Version, View,
-    WriteError, build_ack2, build_syn, handle_ack, handle_ack2, handle_syn,
+    WriteError, build_ack2, build_syn, handle_ack, handle_syn,
 };
 
 /// What the node knows of one peer besides its state.
@@ -906,10 +907,14 @@ impl<R: rand_core::Rng> Gossiper<R> {
                 if self.primary.as_ref().is_some_and(|p| p.peer == from) {
                     self.primary = None;
                 }
-                let received = handle_ack(&self.view, &ack);
+                let mut beats = Beats::default();
+                let received = resolve_ack(&self.view, &ack, Some(&mut beats));
                 if received.context_error.is_some() {
                     self.metrics.context_errors += 1;
                 }
+                // beats first: their positions hold only for the view they were
+                // resolved against
+                self.apply_beats(now, &beats, transmits);
                 self.apply(now, received.deltas, transmits, events);
                 if !matches!(self.mode, Mode::Running) {
                     return; // this node learned it was removed
@@ -937,10 +942,12 @@ impl<R: rand_core::Rng> Gossiper<R> {
                     self.metrics.unsolicited += 1;
                     return;
                 }
-                let received = handle_ack2(&self.view, &ack2);
+                let mut beats = Beats::default();
+                let received = resolve_ack2(&self.view, &ack2, Some(&mut beats));
                 if received.context_error.is_some() {
                     self.metrics.context_errors += 1;
                 }
+                self.apply_beats(now, &beats, transmits);
                 self.apply(now, received.deltas, transmits, events);
             }
             Message::Echo(e) => self.send(&from, Message::EchoReply(e), transmits),
@@ -1075,6 +1082,51 @@ impl<R: rand_core::Rng> Gossiper<R> {
             }
         }
         self.absorb_removals(now, &removals, events);
+    }
+
+    /// Applies beats (deltas that only raise a heartbeat, resolved against the
+    /// current view) and feeds the detector, as [`Gossiper::apply`] does for
+    /// heartbeat changes.
+    fn apply_beats(&mut self, now: Timestamp, beats: &Beats, transmits: &mut Vec<Transmit>) {
+        if beats.list.is_empty() {
+            return;
+        }
+        let refused = |b: &Beat| {
+            let (id, state) = &self.view.nodes().as_slice()[b.position];
+            self.blocked(id, state.generation(), b.heartbeat)
+        };
+        let kept;
+        let beats = if (self.removed.is_empty() && self.quarantined.is_empty()) || !beats.list.iter().any(refused) {
+            beats
+        } else {
+            let list: Vec<Beat> = beats.list.iter().filter(|b| !refused(b)).copied().collect();
+            self.metrics.refused_removed += (beats.list.len() - list.len()) as u64;
+            kept = Beats { revision: beats.revision, list };
+            &kept
+        };
+        let (mut advanced, mut ignored) = (Vec::new(), Vec::new());
+        self.view.apply_beats(beats, now, &mut advanced, &mut ignored);
+        for i in &ignored {
+            self.metrics.ignored_deltas[ignored_index(i)] += 1;
+        }
+        let nodes = self.view.nodes().as_slice();
+        let mut wake = Vec::new();
+        let mut cursor = 0;
+        for position in advanced {
+            let node = &nodes[position].0;
+            let Some(p) = self.peers.get_mut_from(node, &mut cursor) else { continue };
+            p.window.heartbeat(&self.config.detector, now);
+            p.heard = now;
+            // a newer heartbeat of the same generation: it is running
+            p.shutdown = false;
+            let due = p.echo.as_deref().is_none_or(|e| now.saturating_since(e.last) >= self.config.interval);
+            if !p.up && due {
+                wake.push(node.clone());
+            }
+        }
+        for node in wake {
+            self.mark_alive(now, &node, transmits);
+        }
     }
 
     /// Reacts to a node's status and removal records after its state changed: a

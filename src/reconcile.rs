@@ -384,8 +384,8 @@ pub fn handle_syn<R: rand_core::Rng + ?Sized>(view: &View, syn: &Syn, budget: Bu
             let check = check_hash(
                 ACK_CHECK,
                 m.context.members,
-                compact_requests.iter().map(|(r, full, _)| (r.index, *full)),
-                filled.compact.iter().zip(&filled.sources).map(|(d, (from, _))| (d.index, *from)),
+                compact_requests.iter().map(|(r, full, node)| (r.index, *full, *node)),
+                filled.compact.iter().zip(&filled.sources).map(|(d, (from, node))| (d.index, *from, *node)),
             );
             (Some(m.context), check)
         }
@@ -432,52 +432,77 @@ impl Want<'_> {
     }
 }
 
-/// The check of an ACK answering a hashed page: like [`check_hash`], and also
-/// over the id the responder took each referenced member for, so that a
-/// fingerprint that matched the wrong node fails the check.
+/// The check of a compact ACK or ACK2, computed as its parts go by: a hash of the
+/// full values its truncated ones stand for (each request's max version, each
+/// delta's `from`, by member index), so the receiver can tell whether it restored
+/// them right. The check of an ACK answering a hashed page also covers the id the
+/// responder took each referenced member for, so that a fingerprint that matched
+/// the wrong node fails it, and the indices it asks for whole.
+struct Check {
+    h: Hasher64,
+    ids: bool,
+}
+
+impl Check {
+    fn new(domain: u64, members: u64) -> Check {
+        let mut h = Hasher64::new(domain);
+        h.u64(members);
+        Check { h, ids: domain == ACK_HASHED_CHECK }
+    }
+
+    /// A request (its max version) or a delta (its `from`) about member `index`.
+    fn add(&mut self, index: u32, v: Version, node: &NodeId) {
+        self.h.u64(u64::from(index));
+        self.h.u64(v.0);
+        if self.ids {
+            self.h.bytes(node.as_bytes());
+        }
+    }
+
+    /// A request for member `index` whole (hashed answers only).
+    fn whole(&mut self, index: u32) {
+        self.h.u64(u64::from(index));
+    }
+
+    fn finish(&self) -> u64 {
+        self.h.finish()
+    }
+}
+
+/// The check of an ACK answering a hashed page (see [`Check`]).
 fn hashed_check<'a>(
     members: u64,
     requests: impl Iterator<Item = (u32, Version, &'a NodeId)>,
     froms: impl Iterator<Item = (u32, Version, &'a NodeId)>,
     whole: &[u32],
 ) -> u64 {
-    let mut h = Hasher64::new(ACK_HASHED_CHECK);
-    h.u64(members);
+    let mut check = Check::new(ACK_HASHED_CHECK, members);
     for (index, v, node) in requests.chain(froms) {
-        h.u64(u64::from(index));
-        h.u64(v.0);
-        h.bytes(node.as_bytes());
+        check.add(index, v, node);
     }
     for &index in whole {
-        h.u64(u64::from(index));
+        check.whole(index);
     }
-    h.finish()
+    check.finish()
 }
 
-/// The check of a compact ACK or ACK2: a hash of the full values its truncated
-/// ones stand for, so the receiver can tell whether it restored them right.
-fn check_hash(
+/// The check of a compact ACK or ACK2 (see [`Check`]).
+fn check_hash<'a>(
     domain: u64,
     members: u64,
-    requests: impl Iterator<Item = (u32, Version)>,
-    froms: impl Iterator<Item = (u32, Version)>,
+    requests: impl Iterator<Item = (u32, Version, &'a NodeId)>,
+    froms: impl Iterator<Item = (u32, Version, &'a NodeId)>,
 ) -> u64 {
-    let mut h = Hasher64::new(domain);
-    h.u64(members);
-    for (index, v) in requests.chain(froms) {
-        h.u64(u64::from(index));
-        h.u64(v.0);
+    let mut check = Check::new(domain, members);
+    for (index, v, node) in requests.chain(froms) {
+        check.add(index, v, node);
     }
-    h.finish()
+    check.finish()
 }
 
 /// Restores a compact delta into a full one, relative to this view's state of the
-/// member. `None` if a version would overflow.
-fn restore_delta(node: &NodeId, state: &EndpointState, d: &CompactDelta) -> Option<Delta> {
-    let from = match d.from {
-        None => Version::ZERO,
-        Some(low) => restore(low, state.max_version()),
-    };
+/// member (`from` already restored). `None` if a version would overflow.
+fn restore_delta(node: &NodeId, state: &EndpointState, from: Version, d: &CompactDelta) -> Option<Delta> {
     let heartbeat = match d.heartbeat {
         None => None,
         Some(Offset::Above(n)) => Some(Version(from.0.checked_add(n)?.checked_add(1)?)),
@@ -493,38 +518,101 @@ fn restore_delta(node: &NodeId, state: &EndpointState, d: &CompactDelta) -> Opti
     Some(Delta { node: node.clone(), generation: state.generation(), from, purged: d.purged, heartbeat, values })
 }
 
+/// A compact delta that carries nothing but a heartbeat of a member this view
+/// holds at the sender's purge floor and no lower than `from`: merged, it can only
+/// raise the heartbeat. Once a cluster has converged nearly every delta is one;
+/// the driver applies them by position ([`View::apply_beats`]) instead of as
+/// [`Delta`]s looked up by id, with the same result as [`View::apply`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Beat {
+    /// The member's position among the view's nodes.
+    pub(crate) position: usize,
+    /// The heartbeat carried.
+    pub(crate) heartbeat: Version,
+}
+
+/// Beats split off an ACK or ACK2, with the revision of the view they were
+/// resolved against (their positions hold only for it).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Beats {
+    pub(crate) revision: u64,
+    pub(crate) list: Vec<Beat>,
+}
+
+/// The heartbeat of `d` if it is a beat for `state` (see [`Beat`]): exactly the
+/// case where [`View::apply`] would raise the heartbeat and nothing else.
+fn beat_of(state: &EndpointState, from: Version, d: &CompactDelta) -> Option<Version> {
+    if !d.fields.is_empty() || from == Version::ZERO || d.purged != state.purged() || from > state.max_version() {
+        return None;
+    }
+    match d.heartbeat {
+        Some(Offset::Above(n)) => Some(Version(from.0.checked_add(n)?.checked_add(1)?)),
+        _ => None,
+    }
+}
+
 /// Restores compact deltas against this view's states of their members, appending
-/// them to `out` (left as it was on error).
-fn restore_deltas(members: &Members<'_>, deltas: &[CompactDelta], out: &mut Vec<Delta>) -> Result<(), ContextError> {
-    let before = out.len();
-    out.reserve(deltas.len());
-    for d in deltas {
-        let restored = members
-            .get(d.index)
-            .and_then(|(node, state)| restore_delta(node, state, d).ok_or(ContextError::CheckFailed));
-        match restored {
-            Ok(delta) => out.push(delta),
-            Err(e) => {
-                out.truncate(before);
-                return Err(e);
+/// them to `out`, or to `beats` (if given) those that are beats of members other
+/// than `local`. Each delta's member and `from` go to `check`. On error `out` and
+/// `beats` are left as they were.
+fn restore_deltas(
+    members: &Members<'_>,
+    deltas: &[CompactDelta],
+    out: &mut Vec<Delta>,
+    mut beats: Option<(&NodeId, &mut Vec<Beat>)>,
+    check: &mut Check,
+) -> Result<(), ContextError> {
+    let before = (out.len(), beats.as_ref().map_or(0, |(_, b)| b.len()));
+    let restored = (|| {
+        for d in deltas {
+            let (node, state) = members.get(d.index)?;
+            let from = match d.from {
+                None => Version::ZERO,
+                Some(low) => restore(low, state.max_version()),
+            };
+            check.add(d.index, from, node);
+            if let Some((local, sink)) = &mut beats
+                && node != *local
+                && let Some(heartbeat) = beat_of(state, from, d)
+            {
+                sink.push(Beat { position: members.offset + d.index as usize, heartbeat });
+                continue;
             }
+            out.push(restore_delta(node, state, from, d).ok_or(ContextError::CheckFailed)?);
+        }
+        Ok(())
+    })();
+    if restored.is_err() {
+        out.truncate(before.0);
+        if let Some((_, b)) = beats {
+            b.truncate(before.1);
         }
     }
-    Ok(())
+    restored
 }
 
 /// Resolves an ACK against the view: the deltas to apply and the requests to
 /// answer. A compact part whose members differ from ours, or whose check fails,
 /// is dropped whole (reported in `context_error`); the full parts still count.
 pub fn handle_ack(view: &View, ack: &Ack) -> ReceivedAck {
+    resolve_ack(view, ack, None)
+}
+
+/// [`handle_ack`], with the beats of the compact part split off into `beats` if
+/// given (see [`Beat`]).
+pub(crate) fn resolve_ack(view: &View, ack: &Ack, mut beats: Option<&mut Beats>) -> ReceivedAck {
     let mut out = ReceivedAck {
         deltas: ack.deltas.clone(),
         requests: Requests { digests: ack.requests.clone(), context: None, indices: Vec::new() },
         resend: ack.resend.clone(),
         context_error: None,
     };
+    if let Some(b) = beats.as_deref_mut() {
+        b.revision = view.revision();
+    }
     if let Some(c) = &ack.compact {
-        match resolve_compact_ack(view, c, &mut out.deltas) {
+        let sink = beats.map(|b| (view.local_id(), &mut b.list));
+        match resolve_compact_ack(view, c, &mut out.deltas, sink) {
             Ok(requests) => {
                 out.requests.digests.extend(requests);
                 // an answer to a hashed page refers to our members, which the peer
@@ -541,13 +629,21 @@ pub fn handle_ack(view: &View, ack: &Ack) -> ReceivedAck {
 }
 
 /// Resolves the compact part of an ACK: its requests, returned, and its deltas,
-/// appended to `deltas` (left as they were on error).
-fn resolve_compact_ack(view: &View, c: &CompactAck, deltas: &mut Vec<Delta>) -> Result<Vec<Digest>, ContextError> {
+/// appended to `deltas` (and its beats to `beats`, if given); both left as they
+/// were on error.
+fn resolve_compact_ack(
+    view: &View,
+    c: &CompactAck,
+    deltas: &mut Vec<Delta>,
+    mut beats: Option<(&NodeId, &mut Vec<Beat>)>,
+) -> Result<Vec<Digest>, ContextError> {
     let members = Members::verify(view, &c.context)?;
+    let mut check = Check::new(if c.whole.is_some() { ACK_HASHED_CHECK } else { ACK_CHECK }, c.context.members);
     let mut requests = Vec::with_capacity(c.requests.len() + c.whole.as_ref().map_or(0, Vec::len));
     for r in &c.requests {
         let (node, state) = members.get(r.index)?;
         let max_version = restore(r.max_version, state.max_version());
+        check.add(r.index, max_version, node);
         requests.push(Digest {
             node: node.clone(),
             generation: state.generation(),
@@ -555,43 +651,31 @@ fn resolve_compact_ack(view: &View, c: &CompactAck, deltas: &mut Vec<Delta>) -> 
             purged: state.purged(),
         });
     }
-    let before = deltas.len();
-    restore_deltas(&members, &c.deltas, deltas)?;
-    let asked = c.requests.iter().zip(&requests);
-    let sent = c.deltas.iter().zip(&deltas[before..]);
-    let check = match &c.whole {
-        None => check_hash(
-            ACK_CHECK,
-            c.context.members,
-            asked.map(|(r, d)| (r.index, d.max_version)),
-            sent.map(|(c, d)| (c.index, d.from)),
-        ),
-        Some(whole) => hashed_check(
-            c.context.members,
-            asked.map(|(r, d)| (r.index, d.max_version, &d.node)),
-            sent.map(|(c, d)| (c.index, d.from, &d.node)),
-            whole,
-        ),
-    };
-    if check != c.check {
-        deltas.truncate(before);
-        return Err(ContextError::CheckFailed);
-    }
+    let before = (deltas.len(), beats.as_ref().map_or(0, |(_, b)| b.len()));
+    let sink = beats.as_mut().map(|(local, b)| (*local, &mut **b));
+    restore_deltas(&members, &c.deltas, deltas, sink, &mut check)?;
+    let mut whole = Vec::with_capacity(c.whole.as_ref().map_or(0, Vec::len));
+    let mut bad_index = false;
     for &index in c.whole.iter().flatten() {
-        let (node, state) = match members.get(index) {
-            Ok(member) => member,
-            Err(e) => {
-                deltas.truncate(before);
-                return Err(e);
-            }
-        };
-        requests.push(Digest {
-            node: node.clone(),
-            generation: state.generation(),
-            max_version: Version::ZERO,
-            purged: Version::ZERO,
-        });
+        check.whole(index);
+        match members.get(index) {
+            Ok((node, state)) => whole.push(Digest {
+                node: node.clone(),
+                generation: state.generation(),
+                max_version: Version::ZERO,
+                purged: Version::ZERO,
+            }),
+            Err(_) => bad_index = true,
+        }
     }
+    if bad_index || check.finish() != c.check {
+        deltas.truncate(before.0);
+        if let Some((_, b)) = beats {
+            b.truncate(before.1);
+        }
+        return Err(if check.finish() != c.check { ContextError::CheckFailed } else { ContextError::BadIndex });
+    }
+    requests.extend(whole);
     Ok(requests)
 }
 
@@ -650,7 +734,7 @@ pub fn build_ack2<R: rand_core::Rng + ?Sized>(
             ACK2_CHECK,
             m.context.members,
             core::iter::empty(),
-            filled.compact.iter().zip(&filled.sources).map(|(d, (from, _))| (d.index, *from)),
+            filled.compact.iter().zip(&filled.sources).map(|(d, (from, node))| (d.index, *from, *node)),
         );
         CompactDeltas { context: m.context.clone(), check, deltas: filled.compact }
     });
@@ -659,14 +743,27 @@ pub fn build_ack2<R: rand_core::Rng + ?Sized>(
 
 /// Resolves an ACK2 against the view: the deltas to apply.
 pub fn handle_ack2(view: &View, ack2: &Ack2) -> ReceivedAck2 {
+    resolve_ack2(view, ack2, None)
+}
+
+/// [`handle_ack2`], with the beats of the compact part split off into `beats` if
+/// given (see [`Beat`]).
+pub(crate) fn resolve_ack2(view: &View, ack2: &Ack2, mut beats: Option<&mut Beats>) -> ReceivedAck2 {
     let mut out = ReceivedAck2 { deltas: ack2.deltas.clone(), context_error: None };
+    if let Some(b) = beats.as_deref_mut() {
+        b.revision = view.revision();
+    }
     if let Some(c) = &ack2.compact {
-        let before = out.deltas.len();
+        let before = (out.deltas.len(), beats.as_ref().map_or(0, |b| b.list.len()));
         let resolved = Members::verify(view, &c.context).and_then(|m| {
-            restore_deltas(&m, &c.deltas, &mut out.deltas)?;
-            let froms = c.deltas.iter().zip(&out.deltas[before..]).map(|(c, d)| (c.index, d.from));
-            if check_hash(ACK2_CHECK, c.context.members, core::iter::empty(), froms) != c.check {
-                out.deltas.truncate(before);
+            let mut check = Check::new(ACK2_CHECK, c.context.members);
+            let sink = beats.as_deref_mut().map(|b| (view.local_id(), &mut b.list));
+            restore_deltas(&m, &c.deltas, &mut out.deltas, sink, &mut check)?;
+            if check.finish() != c.check {
+                out.deltas.truncate(before.0);
+                if let Some(b) = &mut beats {
+                    b.list.truncate(before.1);
+                }
                 return Err(ContextError::CheckFailed);
             }
             Ok(())
@@ -680,3 +777,6 @@ pub fn handle_ack2(view: &View, ack2: &Ack2) -> ReceivedAck2 {
 
 #[cfg(test)]
 mod hashed_tests;
+
+#[cfg(test)]
+mod beat_tests;

@@ -294,6 +294,44 @@ impl View {
         applied
     }
 
+    /// Applies beats resolved against this revision of the view (see
+    /// [`Beat`](crate::reconcile::Beat)): the same as applying them as deltas,
+    /// without a lookup each. Pushes the position of each node whose heartbeat
+    /// advanced to `advanced`, and what was ignored to `ignored`.
+    ///
+    /// Beats resolved against another revision are not applied (their positions
+    /// may name other nodes); the driver applies them before anything else can
+    /// change the view, so this does not happen.
+    pub(crate) fn apply_beats(
+        &mut self,
+        beats: &crate::reconcile::Beats,
+        now: Timestamp,
+        advanced: &mut Vec<usize>,
+        ignored: &mut Vec<crate::Ignored>,
+    ) {
+        debug_assert_eq!(beats.revision, self.revision, "beats resolved against another revision");
+        if beats.revision != self.revision {
+            return;
+        }
+        let before = advanced.len();
+        for beat in &beats.list {
+            let Some((node, state)) = self.nodes.at_mut(beat.position) else { continue };
+            // as `apply` would: a generation that has become unbelievable is not
+            // advanced (only a clock that went back makes one)
+            if !state.generation().is_believable(now) {
+                ignored.push(crate::Ignored::FutureGeneration { node: node.clone(), generation: state.generation() });
+                continue;
+            }
+            if beat.heartbeat > state.heartbeat() {
+                state.set_heartbeat(beat.heartbeat);
+                advanced.push(beat.position);
+            }
+        }
+        if advanced.len() > before {
+            self.revision += 1;
+        }
+    }
+
     /// Commits a [`Merge`] computed by [`View::plan`] on this view. A plan computed
     /// on an older revision is recomputed first, so it cannot clobber newer state.
     pub fn commit(&mut self, plan: Merge) -> Applied {
