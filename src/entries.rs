@@ -100,6 +100,17 @@ impl<V> SortedMap<V> {
         }
     }
 
+    /// Like [`SortedMap::get_mut_from`], trying position `hint` first: a map
+    /// that shadows another (the peers of a view's nodes) finds its entries at the
+    /// same positions, give or take one.
+    pub(crate) fn get_mut_hinted(&mut self, id: &NodeId, hint: usize, cursor: &mut usize) -> Option<&mut V> {
+        if self.list.get(hint).is_some_and(|(k, _)| k == id) {
+            *cursor = hint + 1;
+            return Some(&mut self.list[hint].1);
+        }
+        self.get_mut_from(id, cursor)
+    }
+
     pub(crate) fn get(&self, id: &NodeId) -> Option<&V> {
         self.find(id).ok().map(|i| &self.list[i].1)
     }
@@ -159,8 +170,8 @@ impl<V> SortedMap<V> {
         self.list.iter().map(|(k, v)| (k, v))
     }
 
-    pub(crate) fn values_mut(&mut self) -> impl Iterator<Item = &mut V> {
-        self.list.iter_mut().map(|(_, v)| v)
+    pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = (&NodeId, &mut V)> {
+        self.list.iter_mut().map(|(k, v)| (&*k, v))
     }
 
     /// The entries within `range`.
@@ -197,6 +208,12 @@ fn run_len(heads: &[u128], head: u128) -> usize {
 mod tests {
     use super::*;
 
+    fn probes_hinted(ids: &[NodeId]) -> Vec<NodeId> {
+        let mut probes = ids.to_vec();
+        probes.push(NodeId::new("abcdefghijklmnopz").unwrap());
+        probes
+    }
+
     #[test]
     fn lookups_agree_with_a_btreemap_even_for_ids_sharing_their_head() {
         let ids: Vec<NodeId> =
@@ -219,6 +236,13 @@ mod tests {
         assert!(m.get(&NodeId::new("abcdefghijklmnopz").unwrap()).is_none());
         let r = NodeRange::new(Some(ids[2].clone()), Some(ids[4].clone())).unwrap();
         assert_eq!(m.range(&r).len(), reference.range(ids[2].clone()..ids[4].clone()).count());
+        // hinted lookups find the entry whatever the hint
+        for id in &probes_hinted(&ids) {
+            for hint in 0..=m.len() + 1 {
+                let mut cursor = 0;
+                assert_eq!(m.get_mut_hinted(id, hint, &mut cursor).map(|v| *v), reference.get(id).copied());
+            }
+        }
         // sorted lookups from a cursor, and out-of-order ones, agree with find
         let mut probes: Vec<NodeId> = ids.clone();
         probes.push(NodeId::new("abcdefghijklmnopz").unwrap());

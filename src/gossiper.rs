@@ -39,6 +39,16 @@ struct Peer {
     full_pages_until: Timestamp,
 }
 
+/// What the round's walk over the peers found (see `Gossiper::survey`).
+#[derive(Default)]
+struct Survey {
+    convicted: Vec<NodeId>,
+    evict: Vec<NodeId>,
+    /// Positions among the peers.
+    live: Vec<usize>,
+    unreachable: Vec<usize>,
+}
+
 /// An echo awaiting its reply. It is sent again (same nonce) at most once per
 /// interval while the peer's state keeps advancing, so one lost datagram delays
 /// marking a node up by a round rather than by the whole echo timeout.
@@ -466,7 +476,7 @@ impl<R: rand_core::Rng> Gossiper<R> {
             Mode::Shadow { .. } => self.shadow_tick(now, &mut transmits, &mut events),
             Mode::Running => {
                 if now >= self.next_round {
-                    self.expire_echoes(now);
+                    // (echoes expire in the round's walk over the peers)
                     self.pull_lost_pushes(now, &mut transmits);
                     self.round(now, &mut transmits, &mut events);
                 } else {
@@ -623,23 +633,34 @@ impl<R: rand_core::Rng> Gossiper<R> {
             }
         }
         self.view.purge_local(now, self.config.tombstone_grace);
-        self.status_check(now, events);
-        self.housekeeping(now, events);
+        // One walk over the peers: expired echoes, convictions, evictions, and the
+        // live and unreachable peers to pick from (every round walks every peer,
+        // so one walk rather than four)
+        let survey = self.survey(now);
+        let settled = survey.convicted.is_empty() && survey.evict.is_empty();
+        self.convict(now, survey.convicted, events);
+        self.housekeeping(now, survey.evict, events);
 
         let seeds: Vec<NodeId> = self.config.seeds.iter().filter(|s| *s != self.local_id()).cloned().collect();
         let targets = {
             // (`dead_state_since` follows the STATUS of every state applied: reading
             // it is what keeps this O(peers) when most peers are down)
-            let candidates = Candidates {
-                live: self.peers.iter().filter(|(_, p)| p.up).map(|(id, _)| id).collect(),
-                unreachable: self
+            let (live, unreachable) = if settled {
+                (survey.live.iter().map(|&i| &self.peers.as_slice()[i].0).collect(), {
+                    survey.unreachable.iter().map(|&i| &self.peers.as_slice()[i].0).collect()
+                })
+            } else {
+                // peers went down or away: walk again
+                let live = self.peers.iter().filter(|(_, p)| p.up).map(|(id, _)| id).collect();
+                let unreachable = self
                     .peers
                     .iter()
                     .filter(|(_, p)| !p.up && p.dead_state_since.is_none())
                     .map(|(id, _)| id)
-                    .collect(),
-                seeds: seeds.iter().collect(),
+                    .collect();
+                (live, unreachable)
             };
+            let candidates = Candidates { live, unreachable, seeds: seeds.iter().collect() };
             selection::choose(&candidates, self.config.fanout, &mut self.walk, &mut self.rng)
         };
         self.primary = None;
@@ -706,15 +727,48 @@ impl<R: rand_core::Rng> Gossiper<R> {
         }
     }
 
-    /// Interprets every peer's failure detector (the reference's doStatusCheck).
-    fn status_check(&mut self, now: Timestamp, events: &mut Vec<Event>) {
+    /// The round's walk over the peers. Gives up echoes unanswered for
+    /// `echo_timeout`; finds the peers the failure detector convicts (the
+    /// reference's doStatusCheck) and those to forget (a dead state past
+    /// `dead_state_expiry`, a fat client silent past its timeout, judged as if
+    /// the convictions had happened); lists the live and unreachable peers by
+    /// position, as they are before any of that.
+    fn survey(&mut self, now: Timestamp) -> Survey {
         let paused = now < self.pause_until;
-        let mut convicted = Vec::new();
-        for (id, p) in self.peers.iter() {
-            if p.up && p.window.phi(&self.config.detector, now) > self.config.detector.threshold {
-                convicted.push(id.clone());
+        let detector = &self.config.detector;
+        let mut out = Survey::default();
+        for (i, (id, p)) in self.peers.iter_mut().enumerate() {
+            if p.echo.as_deref().is_some_and(|e| now.saturating_since(e.since) >= self.config.echo_timeout) {
+                p.echo = None;
+                self.metrics.echo_timeouts += 1;
+            }
+            let convicts = p.up && p.window.phi(detector, now) > detector.threshold;
+            if convicts {
+                out.convicted.push(id.clone());
+            }
+            // up once the convictions take effect (a paused node convicts nobody)
+            let up = p.up && (paused || !convicts);
+            let expired = p.dead_state_since.is_some_and(|t| now.saturating_since(t) >= self.config.dead_state_expiry);
+            let fat = self.config.fat_client.as_ref().is_some_and(|(key, timeout)| {
+                !up && p.dead_state_since.is_none()
+                    && now.saturating_since(p.heard) >= *timeout
+                    && self.view.get(id).is_some_and(|s| s.live_value(key).is_none())
+            });
+            if expired || fat {
+                out.evict.push(id.clone());
+            }
+            if p.up {
+                out.live.push(i);
+            } else if p.dead_state_since.is_none() {
+                out.unreachable.push(i);
             }
         }
+        out
+    }
+
+    /// Marks down the peers the detector convicted, unless this node was paused.
+    fn convict(&mut self, now: Timestamp, convicted: Vec<NodeId>, events: &mut Vec<Event>) {
+        let paused = now < self.pause_until;
         for id in convicted {
             if paused {
                 self.metrics.convictions_paused += 1;
@@ -725,22 +779,9 @@ impl<R: rand_core::Rng> Gossiper<R> {
         }
     }
 
-    /// Forgets what has expired: dead states, silent fat clients, quarantines,
-    /// removals, stale exchanges.
-    fn housekeeping(&mut self, now: Timestamp, events: &mut Vec<Event>) {
-        let mut evict = Vec::new();
-        for (id, p) in self.peers.iter() {
-            let expired = p.dead_state_since.is_some_and(|t| now.saturating_since(t) >= self.config.dead_state_expiry);
-            let fat = self.config.fat_client.as_ref().is_some_and(|(key, timeout)| {
-                !p.up
-                    && p.dead_state_since.is_none()
-                    && now.saturating_since(p.heard) >= *timeout
-                    && self.view.get(id).is_some_and(|s| s.live_value(key).is_none())
-            });
-            if expired || fat {
-                evict.push(id.clone());
-            }
-        }
+    /// Forgets what has expired: peers to `evict`, quarantines, removals, stale
+    /// exchanges, our own expired removal records.
+    fn housekeeping(&mut self, now: Timestamp, evict: Vec<NodeId>, events: &mut Vec<Event>) {
         for id in evict {
             self.forget(now, &id);
             events.push(Event::Evicted { node: id });
@@ -774,16 +815,6 @@ impl<R: rand_core::Rng> Gossiper<R> {
         let mut records = current.and_then(|v| removal::decode(v.as_bytes())).unwrap_or_default();
         records.retain(|r| r.expires > now);
         records
-    }
-
-    fn expire_echoes(&mut self, now: Timestamp) {
-        let timeout = self.config.echo_timeout;
-        for p in self.peers.values_mut() {
-            if p.echo.as_deref().is_some_and(|e| now.saturating_since(e.since) >= timeout) {
-                p.echo = None;
-                self.metrics.echo_timeouts += 1;
-            }
-        }
     }
 
     /// Forgets a node (its state and bookkeeping) and quarantines its last state.
@@ -914,8 +945,11 @@ impl<R: rand_core::Rng> Gossiper<R> {
                 }
                 // beats first: their positions hold only for the view they were
                 // resolved against
-                self.apply_beats(now, &beats, transmits);
+                let wake = self.apply_beats(now, &beats);
                 self.apply(now, received.deltas, transmits, events);
+                for node in wake {
+                    self.mark_alive(now, &node, transmits);
+                }
                 if !matches!(self.mode, Mode::Running) {
                     return; // this node learned it was removed
                 }
@@ -947,8 +981,11 @@ impl<R: rand_core::Rng> Gossiper<R> {
                 if received.context_error.is_some() {
                     self.metrics.context_errors += 1;
                 }
-                self.apply_beats(now, &beats, transmits);
+                let wake = self.apply_beats(now, &beats);
                 self.apply(now, received.deltas, transmits, events);
+                for node in wake {
+                    self.mark_alive(now, &node, transmits);
+                }
             }
             Message::Echo(e) => self.send(&from, Message::EchoReply(e), transmits),
             Message::EchoReply(e) => {
@@ -1086,10 +1123,14 @@ impl<R: rand_core::Rng> Gossiper<R> {
 
     /// Applies beats (deltas that only raise a heartbeat, resolved against the
     /// current view) and feeds the detector, as [`Gossiper::apply`] does for
-    /// heartbeat changes.
-    fn apply_beats(&mut self, now: Timestamp, beats: &Beats, transmits: &mut Vec<Transmit>) {
+    /// heartbeat changes. Returns the peers that are down and due an echo: the
+    /// caller wakes them after applying the message's other deltas, so echoes go
+    /// out in the order the deltas came (full ones, then compact ones).
+    #[must_use = "peers to wake"]
+    fn apply_beats(&mut self, now: Timestamp, beats: &Beats) -> Vec<NodeId> {
+        let mut wake = Vec::new();
         if beats.list.is_empty() {
-            return;
+            return wake;
         }
         let refused = |b: &Beat| {
             let (id, state) = &self.view.nodes().as_slice()[b.position];
@@ -1109,12 +1150,14 @@ impl<R: rand_core::Rng> Gossiper<R> {
         for i in &ignored {
             self.metrics.ignored_deltas[ignored_index(i)] += 1;
         }
-        let nodes = self.view.nodes().as_slice();
-        let mut wake = Vec::new();
+        // peers are the view's nodes but the local one: a node's peer sits at its
+        // position, or one before it past the local node
+        let local = self.view.nodes().find(self.view.local_id()).unwrap_or_else(|i| i);
         let mut cursor = 0;
         for position in advanced {
-            let node = &nodes[position].0;
-            let Some(p) = self.peers.get_mut_from(node, &mut cursor) else { continue };
+            let node = &self.view.nodes().as_slice()[position].0;
+            let hint = position - usize::from(position > local);
+            let Some(p) = self.peers.get_mut_hinted(node, hint, &mut cursor) else { continue };
             p.window.heartbeat(&self.config.detector, now);
             p.heard = now;
             // a newer heartbeat of the same generation: it is running
@@ -1124,9 +1167,7 @@ impl<R: rand_core::Rng> Gossiper<R> {
                 wake.push(node.clone());
             }
         }
-        for node in wake {
-            self.mark_alive(now, &node, transmits);
-        }
+        wake
     }
 
     /// Reacts to a node's status and removal records after its state changed: a
