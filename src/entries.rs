@@ -85,8 +85,8 @@ impl<V> SortedMap<V> {
         }
     }
 
-    /// The value of `id` and its position, searching from `cursor` (see
-    /// [`SortedMap::find_from`]) and moving `cursor` past it.
+    /// The value of `id`, searching from `cursor` (see [`SortedMap::find_from`])
+    /// and moving `cursor` past its position.
     pub(crate) fn get_mut_from(&mut self, id: &NodeId, cursor: &mut usize) -> Option<&mut V> {
         match self.find_from(id, *cursor) {
             Ok(i) => {
@@ -208,12 +208,6 @@ fn run_len(heads: &[u128], head: u128) -> usize {
 mod tests {
     use super::*;
 
-    fn probes_hinted(ids: &[NodeId]) -> Vec<NodeId> {
-        let mut probes = ids.to_vec();
-        probes.push(NodeId::new("abcdefghijklmnopz").unwrap());
-        probes
-    }
-
     #[test]
     fn lookups_agree_with_a_btreemap_even_for_ids_sharing_their_head() {
         let ids: Vec<NodeId> =
@@ -236,18 +230,18 @@ mod tests {
         assert!(m.get(&NodeId::new("abcdefghijklmnopz").unwrap()).is_none());
         let r = NodeRange::new(Some(ids[2].clone()), Some(ids[4].clone())).unwrap();
         assert_eq!(m.range(&r).len(), reference.range(ids[2].clone()..ids[4].clone()).count());
+        let mut probes: Vec<NodeId> = ids.clone();
+        probes.push(NodeId::new("abcdefghijklmnopz").unwrap());
+        probes.push(NodeId::new("0").unwrap());
+        probes.sort();
         // hinted lookups find the entry whatever the hint
-        for id in &probes_hinted(&ids) {
+        for id in &probes {
             for hint in 0..=m.len() + 1 {
                 let mut cursor = 0;
                 assert_eq!(m.get_mut_hinted(id, hint, &mut cursor).map(|v| *v), reference.get(id).copied());
             }
         }
         // sorted lookups from a cursor, and out-of-order ones, agree with find
-        let mut probes: Vec<NodeId> = ids.clone();
-        probes.push(NodeId::new("abcdefghijklmnopz").unwrap());
-        probes.push(NodeId::new("0").unwrap());
-        probes.sort();
         for start in 0..=m.len() + 1 {
             let mut cursor = start;
             for id in probes.iter().chain(probes.iter().rev()) {

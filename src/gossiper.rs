@@ -39,6 +39,19 @@ struct Peer {
     full_pages_until: Timestamp,
 }
 
+impl Peer {
+    /// A newer heartbeat of its generation arrived: the detector counts it, and
+    /// the peer is running (not shut down). Whether it is down and due an echo to
+    /// be marked alive again.
+    fn heard_heartbeat(&mut self, config: &Config, now: Timestamp) -> bool {
+        self.window.heartbeat(&config.detector, now);
+        self.heard = now;
+        self.shutdown = false;
+        let due = self.echo.as_deref().is_none_or(|e| now.saturating_since(e.last) >= config.interval);
+        !self.up && due
+    }
+}
+
 /// What the round's walk over the peers found (see `Gossiper::survey`).
 #[derive(Default)]
 struct Survey {
@@ -1096,12 +1109,7 @@ impl<R: rand_core::Rng> Gossiper<R> {
                 }
                 Change::Heartbeat { node, .. } => {
                     let Some(p) = self.peers.get_mut_from(node, &mut cursor) else { continue };
-                    p.window.heartbeat(&self.config.detector, now);
-                    p.heard = now;
-                    // a newer heartbeat of the same generation: it is running
-                    p.shutdown = false;
-                    let due = p.echo.as_deref().is_none_or(|e| now.saturating_since(e.last) >= self.config.interval);
-                    if !p.up && due {
+                    if p.heard_heartbeat(&self.config, now) {
                         self.mark_alive(now, node, transmits);
                     }
                 }
@@ -1158,12 +1166,7 @@ impl<R: rand_core::Rng> Gossiper<R> {
             let node = &self.view.nodes().as_slice()[position].0;
             let hint = position - usize::from(position > local);
             let Some(p) = self.peers.get_mut_hinted(node, hint, &mut cursor) else { continue };
-            p.window.heartbeat(&self.config.detector, now);
-            p.heard = now;
-            // a newer heartbeat of the same generation: it is running
-            p.shutdown = false;
-            let due = p.echo.as_deref().is_none_or(|e| now.saturating_since(e.last) >= self.config.interval);
-            if !p.up && due {
+            if p.heard_heartbeat(&self.config, now) {
                 wake.push(node.clone());
             }
         }

@@ -6,6 +6,12 @@
 //! (`examineGossiper`), with two additions: a digest that is stale against the
 //! owner's purge floor is answered from version 0, and a page that covers an id
 //! range gets the nodes it does not list pushed whole.
+//!
+//! Once a cluster has converged nearly every delta only raises a heartbeat. The
+//! [`Gossiper`](crate::Gossiper) resolves ACKs and ACK2s with those split off as
+//! beats (`resolve_ack`, `resolve_ack2`), which it applies by position
+//! (`View::apply_beats`) with the same result as [`View::apply`], and the rest as
+//! deltas; the public functions return everything as deltas.
 
 use alloc::collections::BTreeSet;
 use alloc::vec::Vec;
