@@ -51,10 +51,16 @@ impl<V> SortedMap<V> {
         // in full. (A walk along the run was linear: a peer can choose ids with a
         // common 16-byte prefix, and with 60,000 of them in the view each lookup
         // took a linear scan, 300 ms per message of 2,000 deltas.)
-        let run = run_len(&self.heads[lo..], head);
-        match self.list[lo..lo + run].binary_search_by(|(k, _)| k.cmp(id)) {
-            Ok(i) => Ok(lo + i),
-            Err(i) => Err(lo + i),
+        self.find_in_run(id, lo)
+    }
+
+    /// Finds `id` among the entries from `start` on whose head equals its head
+    /// (`start` is the first entry whose head is not below it).
+    fn find_in_run(&self, id: &NodeId, start: usize) -> Result<usize, usize> {
+        let run = run_len(&self.heads[start..], id.head());
+        match self.list[start..start + run].binary_search_by(|(k, _)| k.cmp(id)) {
+            Ok(i) => Ok(start + i),
+            Err(i) => Err(start + i),
         }
     }
 
@@ -77,12 +83,7 @@ impl<V> SortedMap<V> {
             step *= 2;
         }
         let hi = hi.min(heads.len());
-        let start = lo + heads[lo..hi].partition_point(|h| *h < head);
-        let run = run_len(&heads[start..], head);
-        match self.list[start..start + run].binary_search_by(|(k, _)| k.cmp(id)) {
-            Ok(i) => Ok(start + i),
-            Err(i) => Err(start + i),
-        }
+        self.find_in_run(id, lo + heads[lo..hi].partition_point(|h| *h < head))
     }
 
     /// The value of `id`, searching from `cursor` (see [`SortedMap::find_from`])

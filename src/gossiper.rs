@@ -62,6 +62,18 @@ struct Survey {
     unreachable: Vec<usize>,
 }
 
+impl Survey {
+    /// Lists the peer at position `i` among the round's targets: live if up,
+    /// unreachable if down but not in a dead state.
+    fn list(&mut self, i: usize, p: &Peer) {
+        if p.up {
+            self.live.push(i);
+        } else if p.dead_state_since.is_none() {
+            self.unreachable.push(i);
+        }
+    }
+}
+
 /// An echo awaiting its reply. It is sent again (same nonce) at most once per
 /// interval while the peer's state keeps advancing, so one lost datagram delays
 /// marking a node up by a round rather than by the whole echo timeout.
@@ -659,20 +671,17 @@ impl<R: rand_core::Rng> Gossiper<R> {
             // (`dead_state_since` follows the STATUS of every state applied: reading
             // it is what keeps this O(peers) when most peers are down)
             let (live, unreachable) = if settled {
-                (survey.live.iter().map(|&i| &self.peers.as_slice()[i].0).collect(), {
-                    survey.unreachable.iter().map(|&i| &self.peers.as_slice()[i].0).collect()
-                })
+                (survey.live, survey.unreachable)
             } else {
-                // peers went down or away: walk again
-                let live = self.peers.iter().filter(|(_, p)| p.up).map(|(id, _)| id).collect();
-                let unreachable = self
-                    .peers
-                    .iter()
-                    .filter(|(_, p)| !p.up && p.dead_state_since.is_none())
-                    .map(|(id, _)| id)
-                    .collect();
-                (live, unreachable)
+                // peers went down or away: sort them again
+                let mut again = Survey::default();
+                for (i, (_, p)) in self.peers.iter().enumerate() {
+                    again.list(i, p);
+                }
+                (again.live, again.unreachable)
             };
+            let ids = |positions: Vec<usize>| positions.into_iter().map(|i| &self.peers.as_slice()[i].0).collect();
+            let (live, unreachable) = (ids(live), ids(unreachable));
             let candidates = Candidates { live, unreachable, seeds: seeds.iter().collect() };
             selection::choose(&candidates, self.config.fanout, &mut self.walk, &mut self.rng)
         };
@@ -770,11 +779,7 @@ impl<R: rand_core::Rng> Gossiper<R> {
             if expired || fat {
                 out.evict.push(id.clone());
             }
-            if p.up {
-                out.live.push(i);
-            } else if p.dead_state_since.is_none() {
-                out.unreachable.push(i);
-            }
+            out.list(i, p);
         }
         out
     }
@@ -1140,15 +1145,15 @@ impl<R: rand_core::Rng> Gossiper<R> {
         if beats.list.is_empty() {
             return wake;
         }
-        let refused = |b: &Beat| {
-            let (id, state) = &self.view.nodes().as_slice()[b.position];
-            self.blocked(id, state.generation(), b.heartbeat)
-        };
+        // as for deltas, state of removed or quarantined nodes is refused
         let kept;
-        let beats = if (self.removed.is_empty() && self.quarantined.is_empty()) || !beats.list.iter().any(refused) {
+        let beats = if self.removed.is_empty() && self.quarantined.is_empty() {
             beats
         } else {
-            let list: Vec<Beat> = beats.list.iter().filter(|b| !refused(b)).copied().collect();
+            let nodes = self.view.nodes().as_slice();
+            let list: Vec<Beat> = (beats.list.iter().copied())
+                .filter(|b| !self.blocked(&nodes[b.position].0, nodes[b.position].1.generation(), b.heartbeat))
+                .collect();
             self.metrics.refused_removed += (beats.list.len() - list.len()) as u64;
             kept = Beats { revision: beats.revision, list };
             &kept

@@ -384,27 +384,17 @@ pub fn handle_syn<R: rand_core::Rng + ?Sized>(view: &View, syn: &Syn, budget: Bu
 
     let filled = delta::fill(send, &mut room, rng);
     left_out += filled.left_out;
-    let (context, check) = match context {
-        PageContext::Ids => (None, 0),
-        PageContext::Agreed(m) => {
-            let check = check_hash(
-                ACK_CHECK,
-                m.context.members,
-                compact_requests.iter().map(|(r, full, node)| (r.index, *full, *node)),
-                filled.compact.iter().zip(&filled.sources).map(|(d, (from, node))| (d.index, *from, *node)),
-            );
-            (Some(m.context), check)
-        }
-        PageContext::Hashed(c) => {
-            let check = hashed_check(
-                c.members,
-                compact_requests.iter().map(|(r, full, node)| (r.index, *full, *node)),
-                filled.compact.iter().zip(&filled.sources).map(|(d, (from, node))| (d.index, *from, *node)),
-                &whole,
-            );
-            (Some(c), check)
-        }
+    let (context, domain) = match context {
+        PageContext::Ids => (None, ACK_CHECK),
+        PageContext::Agreed(m) => (Some(m.context), ACK_CHECK),
+        PageContext::Hashed(c) => (Some(c), ACK_HASHED_CHECK),
     };
+    let parts = compact_requests
+        .iter()
+        .map(|(r, full, node)| (r.index, *full, *node))
+        .chain(filled.compact.iter().zip(&filled.sources).map(|(d, (from, node))| (d.index, *from, *node)));
+    // (`whole` is empty but for an answer to a hashed page)
+    let check = context.as_ref().map_or(0, |c| check_of(domain, c.members, parts, &whole));
     let compact = context.map(|context| CompactAck {
         context,
         check,
@@ -475,33 +465,21 @@ impl Check {
     }
 }
 
-/// The check of an ACK answering a hashed page (see [`Check`]).
-fn hashed_check<'a>(
+/// The check of a compact ACK or ACK2 (see [`Check`]) over its requests and
+/// deltas (member index, full version, member), and for an answer to a hashed
+/// page the indices it asks for whole.
+fn check_of<'a>(
+    domain: u64,
     members: u64,
-    requests: impl Iterator<Item = (u32, Version, &'a NodeId)>,
-    froms: impl Iterator<Item = (u32, Version, &'a NodeId)>,
+    parts: impl Iterator<Item = (u32, Version, &'a NodeId)>,
     whole: &[u32],
 ) -> u64 {
-    let mut check = Check::new(ACK_HASHED_CHECK, members);
-    for (index, v, node) in requests.chain(froms) {
+    let mut check = Check::new(domain, members);
+    for (index, v, node) in parts {
         check.add(index, v, node);
     }
     for &index in whole {
         check.whole(index);
-    }
-    check.finish()
-}
-
-/// The check of a compact ACK or ACK2 (see [`Check`]).
-fn check_hash<'a>(
-    domain: u64,
-    members: u64,
-    requests: impl Iterator<Item = (u32, Version, &'a NodeId)>,
-    froms: impl Iterator<Item = (u32, Version, &'a NodeId)>,
-) -> u64 {
-    let mut check = Check::new(domain, members);
-    for (index, v, node) in requests.chain(froms) {
-        check.add(index, v, node);
     }
     check.finish()
 }
@@ -557,44 +535,55 @@ fn beat_of(state: &EndpointState, from: Version, d: &CompactDelta) -> Option<Ver
     }
 }
 
-/// Restores compact deltas against this view's states of their members, appending
-/// them to `out`, or to `beats` (if given) those that are beats of members other
-/// than `local`. Each delta's member and `from` go to `check`. On error `out` and
-/// `beats` are left as they were.
+/// Compact deltas restored against this view: those to apply as deltas, and the
+/// beats split off them (if asked for).
+#[derive(Default)]
+struct Restored {
+    deltas: Vec<Delta>,
+    beats: Vec<Beat>,
+}
+
+impl Restored {
+    /// Moves the deltas to `deltas` and the beats to `beats` (if given).
+    fn into(mut self, deltas: &mut Vec<Delta>, beats: Option<&mut Beats>) {
+        if deltas.is_empty() {
+            *deltas = self.deltas;
+        } else {
+            deltas.append(&mut self.deltas);
+        }
+        if let Some(b) = beats {
+            b.list.append(&mut self.beats);
+        }
+    }
+}
+
+/// Restores compact deltas against this view's states of their members, with
+/// the beats of members other than `local` split off if `local` is given. Each
+/// delta's member and `from` go to `check`.
 fn restore_deltas(
     members: &Members<'_>,
     deltas: &[CompactDelta],
-    out: &mut Vec<Delta>,
-    mut beats: Option<(&NodeId, &mut Vec<Beat>)>,
+    local: Option<&NodeId>,
     check: &mut Check,
-) -> Result<(), ContextError> {
-    let before = (out.len(), beats.as_ref().map_or(0, |(_, b)| b.len()));
-    let restored = (|| {
-        for d in deltas {
-            let (node, state) = members.get(d.index)?;
-            let from = match d.from {
-                None => Version::ZERO,
-                Some(low) => restore(low, state.max_version()),
-            };
-            check.add(d.index, from, node);
-            if let Some((local, sink)) = &mut beats
-                && node != *local
-                && let Some(heartbeat) = beat_of(state, from, d)
-            {
-                sink.push(Beat { position: members.offset + d.index as usize, heartbeat });
-                continue;
-            }
-            out.push(restore_delta(node, state, from, d).ok_or(ContextError::CheckFailed)?);
+) -> Result<Restored, ContextError> {
+    let mut out =
+        Restored { deltas: Vec::with_capacity(if local.is_some() { 0 } else { deltas.len() }), beats: Vec::new() };
+    for d in deltas {
+        let (node, state) = members.get(d.index)?;
+        let from = match d.from {
+            None => Version::ZERO,
+            Some(low) => restore(low, state.max_version()),
+        };
+        check.add(d.index, from, node);
+        if local.is_some_and(|local| node != local)
+            && let Some(heartbeat) = beat_of(state, from, d)
+        {
+            out.beats.push(Beat { position: members.offset + d.index as usize, heartbeat });
+            continue;
         }
-        Ok(())
-    })();
-    if restored.is_err() {
-        out.truncate(before.0);
-        if let Some((_, b)) = beats {
-            b.truncate(before.1);
-        }
+        out.deltas.push(restore_delta(node, state, from, d).ok_or(ContextError::CheckFailed)?);
     }
-    restored
+    Ok(out)
 }
 
 /// Resolves an ACK against the view: the deltas to apply and the requests to
@@ -617,9 +606,9 @@ pub(crate) fn resolve_ack(view: &View, ack: &Ack, mut beats: Option<&mut Beats>)
         b.revision = view.revision();
     }
     if let Some(c) = &ack.compact {
-        let sink = beats.map(|b| (view.local_id(), &mut b.list));
-        match resolve_compact_ack(view, c, &mut out.deltas, sink) {
-            Ok(requests) => {
+        let local = beats.is_some().then(|| view.local_id());
+        match resolve_compact_ack(view, c, local) {
+            Ok((requests, restored)) => {
                 out.requests.digests.extend(requests);
                 // an answer to a hashed page refers to our members, which the peer
                 // does not share: answer it by id
@@ -627,6 +616,7 @@ pub(crate) fn resolve_ack(view: &View, ack: &Ack, mut beats: Option<&mut Beats>)
                     out.requests.context = Some(c.context.clone());
                     out.requests.indices = c.requests.iter().map(|r| r.index).collect();
                 }
+                restored.into(&mut out.deltas, beats);
             }
             Err(e) => out.context_error = Some(e),
         }
@@ -634,15 +624,13 @@ pub(crate) fn resolve_ack(view: &View, ack: &Ack, mut beats: Option<&mut Beats>)
     out
 }
 
-/// Resolves the compact part of an ACK: its requests, returned, and its deltas,
-/// appended to `deltas` (and its beats to `beats`, if given); both left as they
-/// were on error.
+/// Resolves the compact part of an ACK: its requests and its restored deltas
+/// (beats split off if `local` is given).
 fn resolve_compact_ack(
     view: &View,
     c: &CompactAck,
-    deltas: &mut Vec<Delta>,
-    mut beats: Option<(&NodeId, &mut Vec<Beat>)>,
-) -> Result<Vec<Digest>, ContextError> {
+    local: Option<&NodeId>,
+) -> Result<(Vec<Digest>, Restored), ContextError> {
     let members = Members::verify(view, &c.context)?;
     let mut check = Check::new(if c.whole.is_some() { ACK_HASHED_CHECK } else { ACK_CHECK }, c.context.members);
     let mut requests = Vec::with_capacity(c.requests.len() + c.whole.as_ref().map_or(0, Vec::len));
@@ -657,32 +645,23 @@ fn resolve_compact_ack(
             purged: state.purged(),
         });
     }
-    let before = (deltas.len(), beats.as_ref().map_or(0, |(_, b)| b.len()));
-    let sink = beats.as_mut().map(|(local, b)| (*local, &mut **b));
-    restore_deltas(&members, &c.deltas, deltas, sink, &mut check)?;
-    let mut whole = Vec::with_capacity(c.whole.as_ref().map_or(0, Vec::len));
-    let mut bad_index = false;
+    let restored = restore_deltas(&members, &c.deltas, local, &mut check)?;
     for &index in c.whole.iter().flatten() {
         check.whole(index);
-        match members.get(index) {
-            Ok((node, state)) => whole.push(Digest {
-                node: node.clone(),
-                generation: state.generation(),
-                max_version: Version::ZERO,
-                purged: Version::ZERO,
-            }),
-            Err(_) => bad_index = true,
-        }
     }
-    if bad_index || check.finish() != c.check {
-        deltas.truncate(before.0);
-        if let Some((_, b)) = beats {
-            b.truncate(before.1);
-        }
-        return Err(if check.finish() != c.check { ContextError::CheckFailed } else { ContextError::BadIndex });
+    if check.finish() != c.check {
+        return Err(ContextError::CheckFailed);
     }
-    requests.extend(whole);
-    Ok(requests)
+    for &index in c.whole.iter().flatten() {
+        let (node, state) = members.get(index)?;
+        requests.push(Digest {
+            node: node.clone(),
+            generation: state.generation(),
+            max_version: Version::ZERO,
+            purged: Version::ZERO,
+        });
+    }
+    Ok((requests, restored))
 }
 
 /// Builds the ACK2 answering `requests` (call it after applying the ACK's deltas,
@@ -736,12 +715,8 @@ pub fn build_ack2<R: rand_core::Rng + ?Sized>(
     let mut room = budget.body().saturating_sub(fixed);
     let filled = delta::fill(send, &mut room, rng);
     let compact = members.map(|m| {
-        let check = check_hash(
-            ACK2_CHECK,
-            m.context.members,
-            core::iter::empty(),
-            filled.compact.iter().zip(&filled.sources).map(|(d, (from, node))| (d.index, *from, *node)),
-        );
+        let parts = filled.compact.iter().zip(&filled.sources).map(|(d, (from, node))| (d.index, *from, *node));
+        let check = check_of(ACK2_CHECK, m.context.members, parts, &[]);
         CompactDeltas { context: m.context.clone(), check, deltas: filled.compact }
     });
     Built { message: Ack2 { deltas: filled.full, compact }, left_out: filled.left_out, context_error: None }
@@ -760,22 +735,18 @@ pub(crate) fn resolve_ack2(view: &View, ack2: &Ack2, mut beats: Option<&mut Beat
         b.revision = view.revision();
     }
     if let Some(c) = &ack2.compact {
-        let before = (out.deltas.len(), beats.as_ref().map_or(0, |b| b.list.len()));
+        let local = beats.is_some().then(|| view.local_id());
         let resolved = Members::verify(view, &c.context).and_then(|m| {
             let mut check = Check::new(ACK2_CHECK, c.context.members);
-            let sink = beats.as_deref_mut().map(|b| (view.local_id(), &mut b.list));
-            restore_deltas(&m, &c.deltas, &mut out.deltas, sink, &mut check)?;
+            let restored = restore_deltas(&m, &c.deltas, local, &mut check)?;
             if check.finish() != c.check {
-                out.deltas.truncate(before.0);
-                if let Some(b) = &mut beats {
-                    b.list.truncate(before.1);
-                }
                 return Err(ContextError::CheckFailed);
             }
-            Ok(())
+            Ok(restored)
         });
-        if let Err(e) = resolved {
-            out.context_error = Some(e);
+        match resolved {
+            Ok(restored) => restored.into(&mut out.deltas, beats),
+            Err(e) => out.context_error = Some(e),
         }
     }
     out

@@ -134,6 +134,14 @@ fn node_with(config: Config) -> Gossiper<ChaCha8Rng> {
     Gossiper::new(config, me(), Generation(T0), now0(), ChaCha8Rng::seed_from_u64(7)).unwrap()
 }
 
+/// A node whose messages must fit a 1,400-byte datagram (values up to 400 bytes).
+fn node_with_datagram_budget() -> Gossiper<ChaCha8Rng> {
+    let mut config = Config::new(cluster());
+    config.max_message_bytes = 1_400;
+    config.limits.max_value_len = 400;
+    node_with(config)
+}
+
 fn node() -> Gossiper<ChaCha8Rng> {
     node_with(Config::new(cluster()))
 }
@@ -416,10 +424,7 @@ fn big_syn(sender: &[u8], first: u32, n: u32) -> Vec<u8> {
 
 #[test]
 fn a_frame_larger_than_max_message_bytes_is_answered_within_the_receivers_budget() {
-    let mut config = Config::new(cluster());
-    config.max_message_bytes = 1_400;
-    config.limits.max_value_len = 400;
-    let mut g = node_with(config);
+    let mut g = node_with_datagram_budget();
     // 60 KB: a SYN naming 5,400 nodes this node does not know
     let syn = big_syn(b"p", 0, 5_400);
     assert!(syn.len() > 50_000);
@@ -450,10 +455,7 @@ fn hashed_syn(sender: &[u8], n: u32, fingerprint: u32) -> Vec<u8> {
 
 #[test]
 fn hashed_pages_of_colliding_fingerprints_are_answered_within_the_budget() {
-    let mut config = Config::new(cluster());
-    config.max_message_bytes = 1_400;
-    config.limits.max_value_len = 400;
-    let mut g = node_with(config);
+    let mut g = node_with_datagram_budget();
     for fingerprint in [0, u32::MAX] {
         // 3,000 entries sharing one fingerprint: none can be matched, so every one
         // is asked for whole (as many as fit), and this node's own state, which
