@@ -114,7 +114,7 @@ pub(crate) fn fill<'a, R: rand_core::Rng + ?Sized>(
         r
     };
     let mut out = Filled::default();
-    let mut compact: Vec<(CompactDelta, Version, &'a NodeId)> = Vec::new();
+    let mut compact: Vec<(CompactDelta, Version, &'a NodeId)> = Vec::with_capacity(ranked.len());
     for &(_, _, i) in &ranked {
         let c = &cands[i];
         if heartbeat_only(c)

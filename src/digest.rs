@@ -3,7 +3,7 @@
 
 use alloc::vec::Vec;
 
-use crate::hash::Hasher64;
+use crate::hash::{Hasher64, Hasher64x4};
 use crate::message::HashedEntry;
 use crate::wire::{digest_len, header_len, node_id_len, varint_len};
 use crate::{
@@ -169,7 +169,7 @@ fn range_hash(view: &View, range: &NodeRange, list: &[(NodeId, EndpointState)]) 
 
 /// The check over a compact page's full values.
 pub(crate) fn digest_check(members: u64, entries: impl Iterator<Item = (Version, Version)>) -> u64 {
-    let mut h = Hasher64::new(DIGEST_CHECK);
+    let mut h = Hasher64x4::new(DIGEST_CHECK);
     h.u64(members);
     for (max, purged) in entries {
         h.u64(max.0);

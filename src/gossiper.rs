@@ -1158,7 +1158,7 @@ impl<R: rand_core::Rng> Gossiper<R> {
             kept = Beats { revision: beats.revision, list };
             &kept
         };
-        let (mut advanced, mut ignored) = (Vec::new(), Vec::new());
+        let (mut advanced, mut ignored) = (Vec::with_capacity(beats.list.len()), Vec::new());
         self.view.apply_beats(beats, now, &mut advanced, &mut ignored);
         for i in &ignored {
             self.metrics.ignored_deltas[ignored_index(i)] += 1;
