@@ -110,7 +110,15 @@ impl Default for DetectorConfig {
 #[derive(Clone, Debug)]
 pub struct ArrivalWindow {
     last: Timestamp,
+    /// The ring; its slots under the stage are stale until the stage moves on.
     ring: Box<[u16]>,
+    /// The ring's slots `stage_start..stage_start + STAGE` (the next ones to be
+    /// written, and the intervals they evict), kept inline: a node records an
+    /// interval of each of its peers every round, and a write into each peer's
+    /// ring, a cache line nothing else touches, was a tenth of its CPU time. The
+    /// ring is touched once per `STAGE` intervals instead.
+    stage: [u16; STAGE],
+    stage_start: u32,
     /// Next slot to write.
     next: u32,
     len: u32,
@@ -119,12 +127,17 @@ pub struct ArrivalWindow {
     sum_sq: u64,
 }
 
+/// Ring slots held inline (see [`ArrivalWindow`]).
+const STAGE: usize = 8;
+
 impl ArrivalWindow {
     /// A window for a peer first heard from at `now`.
     pub fn new(config: &DetectorConfig, now: Timestamp) -> Self {
         let mut w = ArrivalWindow {
             last: now,
             ring: alloc::vec![0; config.window.clamp(2, DetectorConfig::MAX_WINDOW)].into_boxed_slice(),
+            stage: [0; STAGE],
+            stage_start: 0,
             next: 0,
             len: 0,
             sum: 0,
@@ -143,17 +156,32 @@ impl ArrivalWindow {
 
     fn push(&mut self, interval: u16) {
         let slot = self.next as usize;
+        let staged = &mut self.stage[slot - self.stage_start as usize];
         if self.len as usize == self.ring.len() {
-            let old = u64::from(self.ring[slot]);
+            let old = u64::from(*staged);
             self.sum -= old;
             self.sum_sq -= old * old;
         } else {
             self.len += 1;
         }
-        self.ring[slot] = interval;
+        *staged = interval;
         self.sum += u64::from(interval);
         self.sum_sq += u64::from(interval) * u64::from(interval);
-        self.next = if slot + 1 == self.ring.len() { 0 } else { self.next + 1 };
+        let next = if slot + 1 == self.ring.len() { 0 } else { slot + 1 };
+        self.next = next as u32;
+        if next == 0 || next - self.stage_start as usize == STAGE {
+            self.restage(next);
+        }
+    }
+
+    /// Writes the stage back into the ring and stages the slots from `start`.
+    fn restage(&mut self, start: usize) {
+        let from = self.stage_start as usize;
+        let end = (from + STAGE).min(self.ring.len());
+        self.ring[from..end].copy_from_slice(&self.stage[..end - from]);
+        let end = (start + STAGE).min(self.ring.len());
+        self.stage[..end - start].copy_from_slice(&self.ring[start..end]);
+        self.stage_start = start as u32;
     }
 
     /// Records a heartbeat at `now`. The interval since the last one is kept unless
@@ -275,6 +303,28 @@ mod tests {
                 let phi = w.phi(&config, Timestamp::from_millis(base + ms));
                 assert!(phi >= prev, "{model:?}: phi fell at {ms} ms");
                 prev = phi;
+            }
+        }
+    }
+
+    /// The staged ring keeps exactly the last `window` intervals, for windows
+    /// shorter than, equal to and longer than the stage, across many wraps.
+    #[test]
+    fn the_window_holds_exactly_the_last_intervals() {
+        for window in [2, 3, 7, 8, 9, 16, 17, 100, 1000] {
+            let config = DetectorConfig { window, ..DetectorConfig::default() };
+            let mut w = ArrivalWindow::new(&config, Timestamp::from_secs(0));
+            let mut model = alloc::vec![millis(config.initial_interval)];
+            let mut x = 12345u64;
+            for _ in 0..3 * window + 50 {
+                x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                let interval = (x >> 33) as u16;
+                w.push(interval);
+                model.push(interval);
+                let kept = &model[model.len().saturating_sub(window)..];
+                let sum: u64 = kept.iter().map(|&v| u64::from(v)).sum();
+                let sum_sq: u64 = kept.iter().map(|&v| u64::from(v) * u64::from(v)).sum();
+                assert_eq!((w.len as usize, w.sum, w.sum_sq), (kept.len(), sum, sum_sq), "window {window}");
             }
         }
     }
