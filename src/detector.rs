@@ -128,7 +128,7 @@ pub struct ArrivalWindow {
 }
 
 /// Ring slots held inline (see [`ArrivalWindow`]).
-const STAGE: usize = 8;
+const STAGE: usize = 16;
 
 impl ArrivalWindow {
     /// A window for a peer first heard from at `now`.
