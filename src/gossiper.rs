@@ -229,6 +229,11 @@ pub struct Gossiper<R> {
     view: View,
     rng: R,
     peers: SortedMap<Peer>,
+    /// Moves whenever a peer is added or removed.
+    peers_epoch: u64,
+    /// Whether the peers lined up with the view's nodes (see
+    /// `Gossiper::peers_line_up`), as of these view and peer epochs.
+    lined_up: Option<(u64, u64, bool)>,
     inflight: BTreeMap<NodeId, Inflight>,
     primary: Option<Primary>,
     removed: BTreeMap<NodeId, Removal>,
@@ -299,6 +304,8 @@ impl<R: rand_core::Rng> Gossiper<R> {
             view,
             rng,
             peers: SortedMap::default(),
+            peers_epoch: 0,
+            lined_up: None,
             inflight: BTreeMap::new(),
             primary: None,
             removed: BTreeMap::new(),
@@ -845,6 +852,7 @@ impl<R: rand_core::Rng> Gossiper<R> {
             };
             self.quarantined.insert(id.clone(), q);
         }
+        self.peers_epoch += 1;
         if self.peers.remove(id).is_some_and(|p| p.up) {
             self.liveness_epoch += 1;
         }
@@ -1084,7 +1092,10 @@ impl<R: rand_core::Rng> Gossiper<R> {
                 _ => None,
             })
             .collect();
-        self.peers.merge(joined);
+        if !joined.is_empty() {
+            self.peers_epoch += 1;
+            self.peers.merge(joined);
+        }
         let mut removals = Vec::new();
         // changes come in the deltas' order, usually sorted by node: peer lookups
         // start where the last one ended
@@ -1103,6 +1114,7 @@ impl<R: rand_core::Rng> Gossiper<R> {
                 Change::Restarted { node, previous, generation } => {
                     let was_up = self.peers.get(node).is_some_and(|p| p.up);
                     let peer = self.new_peer(now);
+                    self.peers_epoch += 1;
                     self.peers.insert(node.clone(), peer);
                     if was_up {
                         self.liveness_epoch += 1;
@@ -1166,16 +1178,42 @@ impl<R: rand_core::Rng> Gossiper<R> {
         // peers are the view's nodes but the local one: a node's peer sits at its
         // position, or one before it past the local node
         let local = self.view.nodes().find(self.view.local_id()).unwrap_or_else(|i| i);
+        let lined_up = self.peers_line_up();
         let mut cursor = 0;
         for position in advanced {
             let node = &self.view.nodes().as_slice()[position].0;
             let hint = position - usize::from(position > local);
-            let Some(p) = self.peers.get_mut_hinted(node, hint, &mut cursor) else { continue };
+            // (reading each peer's id only to compare it was a cold cache line per
+            // beat)
+            let peer = if lined_up {
+                debug_assert!(self.peers.as_slice().get(hint).is_some_and(|(id, _)| id == node));
+                self.peers.at_mut(hint).map(|(_, p)| p)
+            } else {
+                self.peers.get_mut_hinted(node, hint, &mut cursor)
+            };
+            let Some(p) = peer else { continue };
             if p.heard_heartbeat(&self.config, now) {
                 wake.push(node.clone());
             }
         }
         wake
+    }
+
+    /// Whether the peers are exactly the view's nodes but the local one, in the
+    /// same order; checked again only after the members or the peers changed.
+    fn peers_line_up(&mut self) -> bool {
+        let epochs = (self.view.members_epoch(), self.peers_epoch);
+        if let Some((view, peers, lined_up)) = self.lined_up
+            && (view, peers) == epochs
+        {
+            return lined_up;
+        }
+        let local = self.view.local_id();
+        let nodes = self.view.nodes();
+        let lined_up = self.peers.len() + 1 == nodes.len()
+            && nodes.iter().map(|(id, _)| id).filter(|id| *id != local).eq(self.peers.iter().map(|(id, _)| id));
+        self.lined_up = Some((epochs.0, epochs.1, lined_up));
+        lined_up
     }
 
     /// Reacts to a node's status and removal records after its state changed: a

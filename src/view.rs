@@ -61,6 +61,9 @@ pub struct View {
     /// The hash of all (id, generation) pairs, computed when first needed after
     /// the members changed (compact digests of the whole view use it every round).
     members: std::sync::OnceLock<u64>,
+    /// Counts changes of the members (ids or generations): whoever keeps a table
+    /// lined up with the view's positions checks it again when this moves.
+    members_epoch: u64,
 }
 
 impl View {
@@ -78,6 +81,7 @@ impl View {
             deleted_at: BTreeMap::new(),
             revision: 0,
             members: std::sync::OnceLock::new(),
+            members_epoch: 0,
         }
     }
 
@@ -99,6 +103,7 @@ impl View {
             deleted_at: BTreeMap::new(),
             revision: 0,
             members: std::sync::OnceLock::new(),
+            members_epoch: 0,
         })
     }
 
@@ -289,7 +294,7 @@ impl View {
             self.revision += 1;
         }
         if members_changed {
-            self.members = std::sync::OnceLock::new();
+            self.members_changed();
         }
         applied
     }
@@ -347,7 +352,7 @@ impl View {
         if planned.changes_state() {
             self.revision += 1;
             // a commit may add nodes or change generations
-            self.members = std::sync::OnceLock::new();
+            self.members_changed();
         }
         planned.commit_into(&mut self.nodes)
     }
@@ -360,7 +365,7 @@ impl View {
         let removed = self.nodes.remove(node);
         if removed.is_some() {
             self.revision += 1;
-            self.members = std::sync::OnceLock::new();
+            self.members_changed();
         }
         removed
     }
@@ -377,7 +382,7 @@ impl View {
         self.deleted_at.clear();
         *self.local_mut() = state;
         self.local_generation = generation;
-        self.members = std::sync::OnceLock::new();
+        self.members_changed();
         Ok(())
     }
 
@@ -399,8 +404,18 @@ impl View {
         self.deleted_at.clear();
         *self.local_mut() = state;
         self.local_generation = generation;
-        self.members = std::sync::OnceLock::new();
+        self.members_changed();
         Ok(())
+    }
+
+    fn members_changed(&mut self) {
+        self.members = std::sync::OnceLock::new();
+        self.members_epoch += 1;
+    }
+
+    /// Moves whenever the members change (see `members_epoch`).
+    pub(crate) fn members_epoch(&self) -> u64 {
+        self.members_epoch
     }
 
     /// The members hash of the whole view (all (id, generation) pairs).
