@@ -49,6 +49,7 @@ fn sendable_heartbeat(c: &Candidate<'_>) -> Option<Offset> {
     (hb > c.from && hb <= c.state.max_version()).then(|| above(c.from, hb))
 }
 
+#[inline]
 fn head_len(c: &Candidate<'_>, hb: Option<Offset>, values: usize) -> usize {
     let reference = match c.reference {
         Ref::Full => node_id_len(c.node) + varint_len(c.state.generation().0),
@@ -94,10 +95,12 @@ pub(crate) fn fill<'a, R: rand_core::Rng + ?Sized>(
             break;
         }
         if len > 0 {
-            fits.push((0, 0, i));
+            fits.push((len, 0, i));
         }
     }
-    let ranked: Vec<(usize, u64, usize)> = if whole_sum <= *room {
+    // (when all fit, each entry carries its whole length)
+    let all_fit = whole_sum <= *room;
+    let ranked: Vec<(usize, u64, usize)> = if all_fit {
         fits
     } else {
         // rank light keys (missing fields, tie-break, index); build field lists
@@ -113,21 +116,24 @@ pub(crate) fn fill<'a, R: rand_core::Rng + ?Sized>(
         r.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
         r
     };
-    let mut out = Filled::default();
-    let mut compact: Vec<(CompactDelta, Version, &'a NodeId)> = Vec::with_capacity(ranked.len());
-    for &(_, _, i) in &ranked {
+    let mut out = Filled {
+        compact: Vec::with_capacity(ranked.len()),
+        sources: Vec::with_capacity(ranked.len()),
+        ..Filled::default()
+    };
+    for &(whole, _, i) in &ranked {
         let c = &cands[i];
         if heartbeat_only(c)
             && let Some(hb) = sendable_heartbeat(c)
         {
             // the steady-state case, without listing fields
-            let len = head_len(c, Some(hb), 0);
+            let len = if all_fit { whole } else { head_len(c, Some(hb), 0) };
             if len > *room {
                 out.left_out += 1;
                 continue;
             }
             *room -= len;
-            push(c, Some(hb), core::iter::empty(), &mut out.full, &mut compact);
+            push(c, Some(hb), core::iter::empty(), &mut out);
             continue;
         }
         let fields = c.state.fields_after(c.from);
@@ -189,15 +195,18 @@ pub(crate) fn fill<'a, R: rand_core::Rng + ?Sized>(
             Field::Value(k, vv) => (k, vv),
             Field::Heartbeat(_) => unreachable!("only values are recorded"),
         });
-        push(c, hb, picked, &mut out.full, &mut compact);
+        push(c, hb, picked, &mut out);
     }
     if !out.full.is_sorted_by(|a, b| a.node < b.node) {
         out.full.sort_unstable_by(|a, b| a.node.cmp(&b.node));
     }
-    if !compact.is_sorted_by_key(|(d, _, _)| d.index) {
-        compact.sort_unstable_by_key(|(d, _, _)| d.index);
+    if !out.compact.is_sorted_by_key(|d| d.index) {
+        // (ranked by missing fields: back to wire order, sources alongside)
+        let mut pairs: Vec<_> =
+            core::mem::take(&mut out.compact).into_iter().zip(core::mem::take(&mut out.sources)).collect();
+        pairs.sort_unstable_by_key(|(d, _)| d.index);
+        (out.compact, out.sources) = pairs.into_iter().unzip();
     }
-    (out.compact, out.sources) = compact.into_iter().map(|(d, from, node)| (d, (from, node))).unzip();
     out
 }
 
@@ -206,11 +215,10 @@ fn push<'a, 'v>(
     c: &Candidate<'a>,
     hb: Option<Offset>,
     picked: impl Iterator<Item = (&'v crate::Key, &'v crate::VersionedValue)>,
-    full: &mut Vec<Delta>,
-    compact: &mut Vec<(CompactDelta, Version, &'a NodeId)>,
+    out: &mut Filled<'a>,
 ) {
     match c.reference {
-        Ref::Full => full.push(Delta {
+        Ref::Full => out.full.push(Delta {
             node: c.node.clone(),
             generation: c.state.generation(),
             from: c.from,
@@ -221,8 +229,8 @@ fn push<'a, 'v>(
             }),
             values: picked.map(|(k, vv)| (k.clone(), vv.clone())).collect(),
         }),
-        Ref::Compact(index) => compact.push((
-            CompactDelta {
+        Ref::Compact(index) => {
+            out.compact.push(CompactDelta {
                 index,
                 from: (c.from != Version::ZERO).then_some(c.from.0 as u16),
                 purged: c.state.purged(),
@@ -234,10 +242,9 @@ fn push<'a, 'v>(
                         value: vv.value.clone(),
                     })
                     .collect(),
-            },
-            c.from,
-            c.node,
-        )),
+            });
+            out.sources.push((c.from, c.node));
+        }
     }
 }
 

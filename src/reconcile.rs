@@ -186,6 +186,8 @@ where
             Ok(Page { entries, unlisted, context: PageContext::Ids })
         }
         DigestPage::Hashed(h) => Ok(resolve_hashed(view, h)),
+        // (`handle_syn` answers these member by member, `answer_agreed`; lined up
+        // here too so that tests can hold that to the general path)
         DigestPage::Compact(c) => {
             let (members, versions) = resolve_compact(view, c)?;
             let entries = members
@@ -281,18 +283,28 @@ where
 /// Requests take at most half the budget when there are deltas to send; deltas
 /// fill the rest, scuttle-depth first, each node's fields in version order.
 pub fn handle_syn<R: rand_core::Rng + ?Sized>(view: &View, syn: &Syn, budget: Budget, rng: &mut R) -> Built<Ack> {
-    let page = match resolve_page(view, &syn.page) {
-        Ok(page) => page,
-        Err(e) => {
-            // only a compact page can fail to resolve
-            let range = match &syn.page {
-                DigestPage::Compact(c) => c.context.range.clone(),
-                _ => NodeRange::FULL,
-            };
-            let ack = Ack { resend: Some(range), ..Ack::default() };
-            return Built { message: ack, left_out: 0, context_error: Some(e) };
-        }
-    };
+    if let DigestPage::Compact(c) = &syn.page {
+        return match resolve_compact(view, c) {
+            Ok((members, versions)) => answer_agreed(members, &versions, budget, rng),
+            Err(e) => {
+                let ack = Ack { resend: Some(c.context.range.clone()), ..Ack::default() };
+                Built { message: ack, left_out: 0, context_error: Some(e) }
+            }
+        };
+    }
+    match resolve_page(view, &syn.page) {
+        Ok(page) => answer_page(page, budget, rng),
+        // (only compact pages fail to resolve, and they are answered above)
+        Err(e) => Built {
+            message: Ack { resend: Some(NodeRange::FULL), ..Ack::default() },
+            left_out: 0,
+            context_error: Some(e),
+        },
+    }
+}
+
+/// [`handle_syn`] for any page, lined up against the view.
+fn answer_page<R: rand_core::Rng + ?Sized>(page: Page<'_, '_>, budget: Budget, rng: &mut R) -> Built<Ack> {
     let context = page.context;
     let hashed = matches!(context, PageContext::Hashed(_));
 
@@ -346,26 +358,13 @@ pub fn handle_syn<R: rand_core::Rng + ?Sized>(view: &View, syn: &Syn, budget: Bu
         PageContext::Hashed(c) => fixed += context_len(c) + 8 + 2 * varint_len(nw) + varint_len(ns),
     }
     let mut room = budget.body().saturating_sub(fixed);
-    let mut request_room = if send.is_empty() { room } else { room / 2 };
+    let request_room = if send.is_empty() { room } else { room / 2 };
 
-    // Ranking only decides which requests are left out: skip it when all fit (the
-    // lists are put in wire order below either way).
-    let all_fit = wanted.iter().map(|(_, _, w)| w.cost()).sum::<usize>() <= request_room;
-    if !all_fit {
-        wanted.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-    }
-    let mut left_out = 0;
+    let (picked, mut left_out) = pick_requests(wanted, |w| w.cost(), request_room, &mut room);
     let mut full_requests = Vec::new();
-    let mut compact_requests: Vec<(CompactRequest, Version, &NodeId)> = Vec::with_capacity(wanted.len());
+    let mut compact_requests: Vec<(CompactRequest, Version, &NodeId)> = Vec::with_capacity(picked.len());
     let mut whole: Vec<u32> = Vec::new();
-    for (_, _, want) in wanted {
-        let cost = want.cost();
-        if cost > request_room {
-            left_out += 1;
-            continue;
-        }
-        request_room -= cost;
-        room -= cost;
+    for want in picked {
         match want {
             Want::Full(request) => full_requests.push(request),
             Want::Compact { index, max_version, node } => {
@@ -405,6 +404,80 @@ pub fn handle_syn<R: rand_core::Rng + ?Sized>(view: &View, syn: &Syn, budget: Bu
         whole: hashed.then_some(whole),
     });
     let ack = Ack { requests: full_requests, deltas: filled.full, compact, resend: None };
+    Built { message: ack, left_out, context_error: None }
+}
+
+/// The requests that fit in `request_room` (taken from `room` too), in the order
+/// given, and how many were left out. `wanted` holds (gap, tie-break, request):
+/// when not all fit, the largest gaps go first, ties by the tie-break.
+fn pick_requests<W>(
+    mut wanted: Vec<(u64, u64, W)>,
+    cost: impl Fn(&W) -> usize,
+    mut request_room: usize,
+    room: &mut usize,
+) -> (Vec<W>, usize) {
+    // Ranking only decides which requests are left out: skip it when all fit (the
+    // callers put them in wire order either way).
+    let all_fit = wanted.iter().map(|(_, _, w)| cost(w)).sum::<usize>() <= request_room;
+    if !all_fit {
+        wanted.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    }
+    let mut left_out = 0;
+    let mut picked = Vec::with_capacity(wanted.len());
+    for (_, _, want) in wanted {
+        let c = cost(&want);
+        if c > request_room {
+            left_out += 1;
+            continue;
+        }
+        request_room -= c;
+        *room -= c;
+        picked.push(want);
+    }
+    (picked, left_out)
+}
+
+/// [`handle_syn`] for a compact page of members we agree on, member by member:
+/// the same answer as the general path (which the tests check) without lining
+/// entries up, the common case once a cluster has converged. Both ends hold each
+/// member at the same generation, and our purge floor stands for the sender's,
+/// so each member is requested, sent from the sender's max version, or skipped.
+fn answer_agreed<R: rand_core::Rng + ?Sized>(
+    members: Members<'_>,
+    versions: &[Version],
+    budget: Budget,
+    rng: &mut R,
+) -> Built<Ack> {
+    let n = members.list.len();
+    // (gap, tie-break, (index, our max version))
+    let mut wanted: Vec<(u64, u64, (u32, Version))> = Vec::with_capacity(n);
+    let mut send: Vec<Candidate<'_>> = Vec::with_capacity(n);
+    for (i, ((id, state), &theirs)) in members.list.iter().zip(versions).enumerate() {
+        let ours = state.max_version();
+        match theirs.cmp(&ours) {
+            Ordering::Equal => {}
+            Ordering::Greater => wanted.push((theirs.0 - ours.0, rng.next_u64(), (i as u32, ours))),
+            Ordering::Less => send.push(Candidate { node: id, state, from: theirs, reference: Ref::Compact(i as u32) }),
+        }
+    }
+    let (nw, ns) = (wanted.len() as u64, send.len() as u64);
+    let fixed = 2 * (varint_len(nw) + varint_len(ns)) + 2 + context_len(&members.context) + 8;
+    let mut room = budget.body().saturating_sub(fixed);
+    let request_room = if send.is_empty() { room } else { room / 2 };
+    let cost = |&(index, _): &(u32, Version)| varint_len(u64::from(index)) + 2;
+    let (mut picked, mut left_out) = pick_requests(wanted, cost, request_room, &mut room);
+    if !picked.is_sorted_by_key(|(index, _)| *index) {
+        picked.sort_unstable_by_key(|(index, _)| *index);
+    }
+    let filled = delta::fill(send, &mut room, rng);
+    left_out += filled.left_out;
+    let node = |index: u32| &members.list[index as usize].0;
+    let parts = (picked.iter().map(|&(index, ours)| (index, ours, node(index))))
+        .chain(filled.compact.iter().zip(&filled.sources).map(|(d, (from, node))| (d.index, *from, *node)));
+    let check = check_of(ACK_CHECK, members.context.members, parts, &[]);
+    let requests = picked.iter().map(|&(index, ours)| CompactRequest { index, max_version: ours.0 as u16 }).collect();
+    let compact = CompactAck { context: members.context, check, requests, deltas: filled.compact, whole: None };
+    let ack = Ack { requests: Vec::new(), deltas: filled.full, compact: Some(compact), resend: None };
     Built { message: ack, left_out, context_error: None }
 }
 
@@ -759,5 +832,7 @@ pub(crate) fn resolve_ack2(view: &View, ack2: &Ack2, mut beats: Option<&mut Beat
 #[cfg(test)]
 mod hashed_tests;
 
+#[cfg(test)]
+mod agreed_tests;
 #[cfg(test)]
 mod beat_tests;

@@ -12,22 +12,22 @@ use super::*;
 use crate::digest::{Members, restore};
 use crate::{Change, ClusterName, Generation, Header, Key, PageForm, Timestamp, build_syn};
 
-const T0: u64 = 1_700_000_000;
-const NOW: Timestamp = Timestamp::from_secs(T0);
+pub(super) const T0: u64 = 1_700_000_000;
+pub(super) const NOW: Timestamp = Timestamp::from_secs(T0);
 
-fn id(name: &str) -> NodeId {
+pub(super) fn id(name: &str) -> NodeId {
     NodeId::new(name).unwrap()
 }
 
 /// One owner's writes: at each version either a key or the heartbeat.
-struct History {
+pub(super) struct History {
     node: NodeId,
     /// `None`: a heartbeat; `Some(k)`: key `k` set.
     writes: Vec<Option<u8>>,
 }
 
 impl History {
-    fn random(node: NodeId, rng: &mut ChaCha8Rng) -> History {
+    pub(super) fn random(node: NodeId, rng: &mut ChaCha8Rng) -> History {
         let len = 1 + (rng.next_u32() % 12) as usize;
         let writes = (0..len).map(|_| (rng.next_u32() % 2 == 0).then(|| (rng.next_u32() % 4) as u8)).collect();
         History { node, writes }
@@ -63,7 +63,7 @@ impl History {
 
 /// A view of `local` holding every other node of `world` at a random point of
 /// its history (so both views of a pair share members and generations).
-fn view_of(local: &NodeId, world: &[History], rng: &mut ChaCha8Rng) -> View {
+pub(super) fn view_of(local: &NodeId, world: &[History], rng: &mut ChaCha8Rng) -> View {
     let mut v = View::new(local.clone(), Generation(T0));
     for _ in 0..rng.next_u32() % 4 {
         v.beat().unwrap();
