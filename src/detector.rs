@@ -76,6 +76,32 @@ impl DetectorConfig {
     /// The largest window (65,536 intervals, 128 KiB per peer); a larger
     /// `window` is rejected by [`Config::validate`](crate::Config::validate).
     pub const MAX_WINDOW: usize = 1 << 16;
+
+    /// A silence no window made under these settings convicts: phi stays at or
+    /// below the threshold for any shorter time since the last heartbeat. A node
+    /// need not look at a peer it heard from more recently than this.
+    ///
+    /// Every interval a window holds is at least the smallest it can record
+    /// (`min_interval`, or a first estimate), so its mean is too. Exponential:
+    /// phi passes the threshold after `threshold * ln 10 * mean`. Normal: phi is
+    /// at most log10(2) until the mean plus the acceptable pause has passed, so
+    /// that much for thresholds above it, and nothing otherwise.
+    pub(crate) fn quiet_floor(&self) -> Duration {
+        let shortest = |first: Duration| f64::from(millis(self.min_interval.min(first)));
+        let ms = match self.model {
+            PhiModel::Exponential => {
+                self.threshold * core::f64::consts::LN_10 * shortest(self.initial_interval).max(1.0)
+            }
+            PhiModel::Normal { acceptable_pause, first_estimate, .. } if self.threshold > 0.302 => {
+                let est = first_estimate.as_millis().min(u128::from(u16::MAX)) as u64;
+                let low = Duration::from_millis(est - est / 4);
+                acceptable_pause.as_secs_f64() * 1000.0 + shortest(low)
+            }
+            PhiModel::Normal { .. } => 0.0,
+        };
+        // a millisecond short of it, against rounding
+        Duration::from_millis((ms.max(0.0) as u64).saturating_sub(1))
+    }
 }
 
 impl Default for DetectorConfig {
@@ -328,6 +354,37 @@ mod tests {
                 assert_eq!((w.len as usize, u64::from(w.sum), w.sum_sq), (kept.len(), sum, sum_sq), "window {window}");
             }
         }
+    }
+
+    /// No window convicts a peer silent for less than the quiet floor, however
+    /// short its intervals, and the floor is not far below the real crossing.
+    #[test]
+    fn nothing_is_convicted_within_the_quiet_floor() {
+        for model in [PhiModel::Exponential, PhiModel::AKKA] {
+            for threshold in [0.5, 1.0, 8.0, 16.0] {
+                let config = DetectorConfig { model, threshold, ..DetectorConfig::default() };
+                let floor = config.quiet_floor().as_millis() as u64;
+                assert!(floor > 0, "{model:?} {threshold}");
+                // windows of the shortest intervals it records, and of regular ones
+                for step in [config.min_interval.as_millis() as u64, 1000, 1900] {
+                    let mut w = ArrivalWindow::new(&config, Timestamp::from_secs(100));
+                    for _ in 0..300 {
+                        let t = Timestamp::from_millis(w.last().as_millis() + step);
+                        w.heartbeat(&config, t);
+                    }
+                    let last = w.last().as_millis();
+                    assert!(
+                        w.phi(&config, Timestamp::from_millis(last + floor)) <= threshold,
+                        "{model:?} {threshold} {step}"
+                    );
+                }
+            }
+            // thresholds below log10(2) give no floor under the normal model
+            let low = DetectorConfig { model, threshold: 0.2, ..DetectorConfig::default() };
+            assert_eq!(low.quiet_floor().is_zero(), model != PhiModel::Exponential);
+        }
+        // with the defaults, a regular peer crosses at 18.4 s: the floor is 9.2 s
+        assert_eq!(DetectorConfig::default().quiet_floor(), Duration::from_millis(9209));
     }
 
     #[test]

@@ -686,7 +686,11 @@ pub(crate) fn resolve_ack(view: &View, ack: &Ack, mut beats: Option<&mut Beats>)
         let local = beats.is_some().then(|| view.local_id());
         match resolve_compact_ack(view, c, local) {
             Ok((requests, restored)) => {
-                out.requests.digests.extend(requests);
+                if out.requests.digests.is_empty() {
+                    out.requests.digests = requests;
+                } else {
+                    out.requests.digests.extend(requests);
+                }
                 // an answer to a hashed page refers to our members, which the peer
                 // does not share: answer it by id
                 if c.whole.is_none() {
@@ -760,7 +764,7 @@ pub fn build_ack2<R: rand_core::Rng + ?Sized>(
         .as_ref()
         .map(|c| Members::current(view, &c.range))
         .filter(|m| requests.context.as_ref().is_some_and(|c| c.members == m.context.members));
-    let mut send = Vec::new();
+    let mut send = Vec::with_capacity(requests.digests.len());
     let first_compact = requests.digests.len() - requests.indices.len().min(requests.digests.len());
     for (i, r) in requests.digests.iter().enumerate() {
         // a compact request names its member by index: with the members unchanged,

@@ -835,10 +835,8 @@ impl<'a> Reader<'a> {
                 let context = self.context()?;
                 let check = self.u64()?;
                 let n = self.count(2)?;
-                let mut versions = Vec::with_capacity(n);
-                for _ in 0..n {
-                    versions.push(self.u16()?);
-                }
+                // (`count` checked the bytes are there: one slice, not n reads)
+                let versions = self.take(2 * n)?.chunks_exact(2).map(|b| u16::from_le_bytes([b[0], b[1]])).collect();
                 Ok(DigestPage::Compact(CompactDigest { context, check, versions }))
             }
             PAGE_HASHED => {

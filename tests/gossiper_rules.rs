@@ -103,6 +103,52 @@ fn a_node_is_marked_up_only_by_an_echo_from_its_current_generation() {
     assert_eq!(out.events, vec![Event::Alive { node: id(0) }]);
 }
 
+/// Rounds that find nothing to do skip the walk over the peers (debug builds
+/// check each such round against the walk): a peer convicted, then back through
+/// an echo, must be live again at the next round.
+#[test]
+fn a_peer_back_after_a_conviction_is_live_again_at_the_next_round() {
+    let t = |s: u64| Timestamp::from_secs(T0 + s);
+    let mut a = node(1, T0, t(0));
+    let mut seed = node(0, T0, t(0));
+    // messages go back and forth between the two until none is left; a's events
+    let exchange = |a: &mut Gossiper<ChaCha8Rng>, seed: &mut Gossiper<ChaCha8Rng>, now: Timestamp| {
+        let mut to_seed = a.handle_timeout(now).transmits;
+        let mut events = Vec::new();
+        while !to_seed.is_empty() {
+            let to_a: Vec<_> = to_seed.drain(..).flat_map(|m| seed.handle_datagram(now, &m.bytes).transmits).collect();
+            for m in to_a {
+                let out = a.handle_datagram(now, &m.bytes);
+                events.extend(out.events);
+                to_seed.extend(out.transmits);
+            }
+        }
+        events
+    };
+    exchange(&mut a, &mut seed, t(1));
+    assert!(a.is_up(&id(0)), "up through its echo");
+    // the seed falls silent until the detector convicts it, then a few rounds more
+    let mut s = 2;
+    while a.is_up(&id(0)) {
+        a.handle_timeout(t(s));
+        s += 1;
+        assert!(s < 120, "convicted at last");
+    }
+    for _ in 0..5 {
+        a.handle_timeout(t(s));
+        s += 1;
+    }
+    // it answers again: its newer heartbeat has a echo it, and it replies
+    seed.handle_timeout(t(s));
+    let events = exchange(&mut a, &mut seed, t(s));
+    assert!(events.contains(&Event::Alive { node: id(0) }), "{events:?}");
+    for _ in 0..3 {
+        s += 1;
+        assert!(a.handle_timeout(t(s)).transmits.iter().any(|x| x.to == id(0)));
+    }
+    assert!(a.is_up(&id(0)));
+}
+
 #[test]
 fn time_going_back_and_early_or_repeated_timeouts_are_harmless() {
     let now = Timestamp::from_secs(T0);
