@@ -8,6 +8,22 @@ const K0: u64 = 0x9e37_79b9_7f4a_7c15;
 const K1: u64 = 0xbf58_476d_1ce4_e5b9;
 const K2: u64 = 0x94d0_49bb_1331_11eb;
 
+/// The words `bytes` hashes: the length, then the bytes as little-endian words,
+/// the last zero-padded.
+fn words(b: &[u8], mut word: impl FnMut(u64)) {
+    word(b.len() as u64);
+    let mut chunks = b.chunks_exact(8);
+    for c in &mut chunks {
+        word(u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]));
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let mut last = [0u8; 8];
+        last[..rest.len()].copy_from_slice(rest);
+        word(u64::from_le_bytes(last));
+    }
+}
+
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Hasher64 {
     state: u64,
@@ -30,17 +46,7 @@ impl Hasher64 {
 
     /// Length-prefixed, so that ("ab", "c") and ("a", "bc") differ.
     pub(crate) fn bytes(&mut self, b: &[u8]) {
-        self.mix(b.len() as u64);
-        let mut chunks = b.chunks_exact(8);
-        for c in &mut chunks {
-            self.mix(u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]));
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut last = [0u8; 8];
-            last[..rest.len()].copy_from_slice(rest);
-            self.mix(u64::from_le_bytes(last));
-        }
+        words(b, |w| self.mix(w));
     }
 
     pub(crate) fn finish(&self) -> u64 {
@@ -80,17 +86,7 @@ impl Hasher64x4 {
 
     /// Length-prefixed, as [`Hasher64::bytes`].
     pub(crate) fn bytes(&mut self, b: &[u8]) {
-        self.u64(b.len() as u64);
-        let mut chunks = b.chunks_exact(8);
-        for c in &mut chunks {
-            self.u64(u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]));
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut last = [0u8; 8];
-            last[..rest.len()].copy_from_slice(rest);
-            self.u64(u64::from_le_bytes(last));
-        }
+        words(b, |w| self.u64(w));
     }
 
     pub(crate) fn finish(&self) -> u64 {
