@@ -102,7 +102,6 @@ pub fn build_syn(view: &View, budget: Budget, start: Option<&NodeId>, form: Page
     // a start past the last node (it may have been removed since) wraps around
     let range_start = start.filter(|s| view.nodes().as_slice().last().is_some_and(|(last, _)| last >= *s)).cloned();
     let tail = NodeRange::new(range_start.clone(), None).unwrap_or(NodeRange::FULL);
-    let members = view.range(&tail);
     let start_len = range_start.as_ref().map_or(1, node_id_len);
     // tag + start bound (+ end bound and entries below)
     let fixed = 1
@@ -115,24 +114,33 @@ pub fn build_syn(view: &View, budget: Budget, start: Option<&NodeId>, form: Page
     let mut entries = 0usize;
     let mut used = 0usize;
     let mut end: Option<NodeId> = None;
-    let mut iter = members.peekable();
-    while let Some((id, state)) = iter.next() {
-        let entry = match form {
-            PageForm::Full => digest_len(&state.digest(id)),
-            PageForm::Compact => 2,
-            PageForm::Hashed => 4 + varint_len(state.max_version().0) + varint_len(state.purged().0),
-        };
-        let next_end_len = iter.peek().map_or(1, |(next, _)| node_id_len(next));
-        let total = fixed + next_end_len + varint_len(entries as u64 + 1) + used + entry;
-        if total > budget.body() {
-            if entries == 0 {
-                return Err(BudgetError::PageTooSmall { body: budget.body(), needed: total });
+    // Compact entries are 2 bytes: when the whole tail fits even with the longest
+    // end bound (an id is at most 255 bytes), every step of the walk below would
+    // fit too, so the page takes it without reading each id (the usual case once
+    // a cluster has converged).
+    let tail_len = view.nodes().range(&tail).len();
+    if form == PageForm::Compact && fixed + 256 + varint_len(tail_len as u64) + 2 * tail_len <= budget.body() {
+        entries = tail_len;
+    } else {
+        let mut iter = view.range(&tail).peekable();
+        while let Some((id, state)) = iter.next() {
+            let entry = match form {
+                PageForm::Full => digest_len(&state.digest(id)),
+                PageForm::Compact => 2,
+                PageForm::Hashed => 4 + varint_len(state.max_version().0) + varint_len(state.purged().0),
+            };
+            let next_end_len = iter.peek().map_or(1, |(next, _)| node_id_len(next));
+            let total = fixed + next_end_len + varint_len(entries as u64 + 1) + used + entry;
+            if total > budget.body() {
+                if entries == 0 {
+                    return Err(BudgetError::PageTooSmall { body: budget.body(), needed: total });
+                }
+                end = Some(id.clone());
+                break;
             }
-            end = Some(id.clone());
-            break;
+            entries += 1;
+            used += entry;
         }
-        entries += 1;
-        used += entry;
     }
     let range = NodeRange::new(range_start, end.clone()).expect("the page holds at least its first node");
     let page = match form {
