@@ -349,16 +349,12 @@ fn answer_page<R: rand_core::Rng + ?Sized>(page: Page<'_, '_>, budget: Budget, r
         send.push(Candidate { node, state, from: Version::ZERO, reference: Ref::Full });
     }
 
-    // Conservative fixed cost: counts at their largest possible size.
-    let (nw, ns) = (wanted.len() as u64, send.len() as u64);
-    let mut fixed = varint_len(nw) + varint_len(ns) + 2;
-    match &context {
-        PageContext::Ids => {}
-        PageContext::Agreed(m) => fixed += context_len(&m.context) + 8 + varint_len(nw) + varint_len(ns),
-        PageContext::Hashed(c) => fixed += context_len(c) + 8 + 2 * varint_len(nw) + varint_len(ns),
-    }
-    let mut room = budget.body().saturating_sub(fixed);
-    let request_room = if send.is_empty() { room } else { room / 2 };
+    let compact = match &context {
+        PageContext::Ids => None,
+        PageContext::Agreed(m) => Some((&m.context, false)),
+        PageContext::Hashed(c) => Some((c, true)),
+    };
+    let (mut room, request_room) = ack_room(budget, wanted.len(), send.len(), compact);
 
     let (picked, mut left_out) = pick_requests(wanted, |w| w.cost(), request_room, &mut room);
     let mut full_requests = Vec::new();
@@ -405,6 +401,21 @@ fn answer_page<R: rand_core::Rng + ?Sized>(page: Page<'_, '_>, budget: Budget, r
     });
     let ack = Ack { requests: full_requests, deltas: filled.full, compact, resend: None };
     Built { message: ack, left_out, context_error: None }
+}
+
+/// The room an ACK of `wanted` requests and `send` candidate deltas has for them
+/// in `budget`, and how much of it requests may take (half, when there are deltas
+/// to send). `compact` is the context of its compact part, and whether it answers
+/// a hashed page (which adds the list of members asked for whole). The fixed cost
+/// counts the lists at their largest possible size.
+fn ack_room(budget: Budget, wanted: usize, send: usize, compact: Option<(&Context, bool)>) -> (usize, usize) {
+    let counts = varint_len(wanted as u64) + varint_len(send as u64);
+    let mut fixed = counts + 2;
+    if let Some((context, hashed)) = compact {
+        fixed += context_len(context) + 8 + counts + if hashed { varint_len(wanted as u64) } else { 0 };
+    }
+    let room = budget.body().saturating_sub(fixed);
+    (room, if send == 0 { room } else { room / 2 })
 }
 
 /// The requests that fit in `request_room` (taken from `room` too), in the order
@@ -460,10 +471,7 @@ fn answer_agreed<R: rand_core::Rng + ?Sized>(
             Ordering::Less => send.push(Candidate { node: id, state, from: theirs, reference: Ref::Compact(i as u32) }),
         }
     }
-    let (nw, ns) = (wanted.len() as u64, send.len() as u64);
-    let fixed = 2 * (varint_len(nw) + varint_len(ns)) + 2 + context_len(&members.context) + 8;
-    let mut room = budget.body().saturating_sub(fixed);
-    let request_room = if send.is_empty() { room } else { room / 2 };
+    let (mut room, request_room) = ack_room(budget, wanted.len(), send.len(), Some((&members.context, false)));
     let cost = |&(index, _): &(u32, Version)| varint_len(u64::from(index)) + 2;
     let (mut picked, mut left_out) = pick_requests(wanted, cost, request_room, &mut room);
     if !picked.is_sorted_by_key(|(index, _)| *index) {
