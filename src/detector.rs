@@ -56,8 +56,10 @@ pub struct DetectorConfig {
     pub model: PhiModel,
     /// Convict when phi exceeds this (default 8).
     pub threshold: f64,
-    /// Intervals kept per peer (default 100; at 2 bytes each; 2 to
-    /// [`DetectorConfig::MAX_WINDOW`]).
+    /// Intervals kept per peer, at most (default 100; 2 to
+    /// [`DetectorConfig::MAX_WINDOW`]). The oldest go a quarter of the window at a
+    /// time, so a full window holds the last three quarters to all of it (see
+    /// [`ArrivalWindow`]); its memory is the same whatever its length.
     pub window: usize,
     /// The first interval recorded for a peer (the reference's 2 s), exponential
     /// model only.
@@ -118,9 +120,19 @@ impl Default for DetectorConfig {
     }
 }
 
-/// A bounded ring of the intervals between one peer's heartbeats, in milliseconds
-/// (as 16-bit numbers: longer intervals count as 65.5 s, far beyond any that
-/// matters), with running sums so phi costs O(1).
+/// The intervals between one peer's heartbeats, in milliseconds (as 16-bit
+/// numbers: longer intervals count as 65.5 s, far beyond any that matters), kept
+/// as the sums of four blocks of consecutive intervals so phi costs O(1).
+///
+/// The window holds the most recent intervals, at most
+/// [`DetectorConfig::window`] of them. It lets go of the oldest a block at a time
+/// (a quarter of the window), so once full it holds between three quarters and
+/// all of the window: with the default of 100, the last 76 to 100 intervals.
+/// Windows of 2 and 3 hold exactly the last 2 and 3. Keeping sums rather than the
+/// intervals themselves makes the window 64 bytes whatever its length, with
+/// nothing on the heap: a node records an interval of each of its peers every
+/// round, and a ring of the intervals, a cache line per peer that nothing else
+/// touches, cost a tenth of its CPU time.
 ///
 /// ```
 /// use core::time::Duration;
@@ -132,42 +144,41 @@ impl Default for DetectorConfig {
 /// }
 /// assert!(w.phi(&config, Timestamp::from_secs(111)) < 1.0);
 /// assert!(w.phi(&config, Timestamp::from_secs(140)) > config.threshold);
+/// assert_eq!(w.memory(), 64);
 /// ```
 #[derive(Clone, Debug)]
 pub struct ArrivalWindow {
     last: Timestamp,
-    /// The ring; its slots under the stage are stale until the stage moves on.
-    ring: Box<[u16]>,
-    /// The ring's slots from `next` rounded down to a multiple of `STAGE` (the
-    /// next ones to be written, and the intervals they evict), kept inline: a
-    /// node records an interval of each of its peers every round, and a write
-    /// into each peer's ring, a cache line nothing else touches, was a tenth of
-    /// its CPU time. The ring is touched once per `STAGE` intervals instead.
-    stage: [u16; STAGE],
-    /// Next slot to write.
-    next: u32,
-    len: u32,
-    /// At most `MAX_WINDOW` 16-bit numbers: fits 32 bits.
-    sum: u32,
-    /// At most `MAX_WINDOW` squares of 16-bit numbers: fits 64 bits.
-    sum_sq: u64,
+    /// Each block's sum (a block holds at most `MAX_WINDOW / BLOCKS` 16-bit
+    /// numbers: fits 32 bits).
+    sums: [u32; BLOCKS],
+    /// Each block's sum of squares.
+    squares: [u64; BLOCKS],
+    /// The window's length, less one (it is 2 to `MAX_WINDOW`).
+    window_less_one: u16,
+    /// Intervals in the block being filled.
+    filling: u16,
+    /// The block being filled.
+    current: u8,
+    /// Every block has been filled once: the others are full.
+    wrapped: bool,
 }
 
-/// Ring slots held inline (see [`ArrivalWindow`]): as many as keep the window at
-/// 72 bytes (a peer, id included, at 152).
-const STAGE: usize = 14;
+/// Blocks of a window (see [`ArrivalWindow`]).
+const BLOCKS: usize = 4;
 
 impl ArrivalWindow {
     /// A window for a peer first heard from at `now`.
     pub fn new(config: &DetectorConfig, now: Timestamp) -> Self {
+        let window = config.window.clamp(2, DetectorConfig::MAX_WINDOW);
         let mut w = ArrivalWindow {
             last: now,
-            ring: alloc::vec![0; config.window.clamp(2, DetectorConfig::MAX_WINDOW)].into_boxed_slice(),
-            stage: [0; STAGE],
-            next: 0,
-            len: 0,
-            sum: 0,
-            sum_sq: 0,
+            sums: [0; BLOCKS],
+            squares: [0; BLOCKS],
+            window_less_one: (window - 1) as u16,
+            filling: 0,
+            current: 0,
+            wrapped: false,
         };
         match config.model {
             PhiModel::Exponential => w.push(millis(config.initial_interval)),
@@ -180,35 +191,54 @@ impl ArrivalWindow {
         w
     }
 
-    fn push(&mut self, interval: u16) {
-        let slot = self.next as usize;
-        let staged = &mut self.stage[slot % STAGE];
-        if self.len as usize == self.ring.len() {
-            let old = *staged;
-            self.sum -= u32::from(old);
-            self.sum_sq -= u64::from(old) * u64::from(old);
-        } else {
-            self.len += 1;
-        }
-        *staged = interval;
-        self.sum += u32::from(interval);
-        self.sum_sq += u64::from(interval) * u64::from(interval);
-        let next = if slot + 1 == self.ring.len() { 0 } else { slot + 1 };
-        self.next = next as u32;
-        // (the stage starts at multiples of STAGE: it moves on at each one, and
-        // when the ring wraps to 0)
-        if next % STAGE == 0 {
-            self.restage(slot - slot % STAGE, next);
-        }
+    fn window(&self) -> u32 {
+        u32::from(self.window_less_one) + 1
     }
 
-    /// Writes the stage back into the ring at `from` and stages the slots from `to`.
-    fn restage(&mut self, from: usize, to: usize) {
-        let size = self.ring.len();
-        let end = (from + STAGE).min(size);
-        self.ring[from..end].copy_from_slice(&self.stage[..end - from]);
-        let end = (to + STAGE).min(size);
-        self.stage[..end - to].copy_from_slice(&self.ring[to..end]);
+    /// How many blocks the window has (fewer than `BLOCKS` for windows shorter
+    /// than that: one interval each) and how many intervals block `i` holds when
+    /// full (the blocks' sizes add up to the window).
+    fn block_size(&self, i: usize) -> u32 {
+        let window = self.window();
+        let blocks = window.min(BLOCKS as u32);
+        window / blocks + u32::from((i as u32) < window % blocks)
+    }
+
+    fn push(&mut self, interval: u16) {
+        let mut i = usize::from(self.current);
+        if u32::from(self.filling) == self.block_size(i) {
+            // the block is full: move on to the next, whose intervals are the
+            // oldest (when the window is full; before that it is empty)
+            let blocks = self.window().min(BLOCKS as u32) as usize;
+            i = if i + 1 == blocks { 0 } else { i + 1 };
+            self.wrapped |= i == 0;
+            self.sums[i] = 0;
+            self.squares[i] = 0;
+            self.filling = 0;
+            self.current = i as u8;
+        }
+        self.sums[i] += u32::from(interval);
+        self.squares[i] += u64::from(interval) * u64::from(interval);
+        self.filling += 1;
+    }
+
+    /// How many intervals it holds.
+    fn len(&self) -> u32 {
+        let current = usize::from(self.current);
+        let others = if self.wrapped {
+            self.window() - self.block_size(current)
+        } else {
+            (0..current).map(|i| self.block_size(i)).sum()
+        };
+        others + u32::from(self.filling)
+    }
+
+    fn sum(&self) -> u64 {
+        self.sums.iter().map(|&s| u64::from(s)).sum()
+    }
+
+    fn sum_sq(&self) -> u64 {
+        self.squares.iter().sum()
     }
 
     /// Records a heartbeat at `now`. The interval since the last one is kept unless
@@ -236,13 +266,13 @@ impl ArrivalWindow {
 
     /// The mean interval, in milliseconds.
     pub fn mean(&self) -> f64 {
-        self.sum as f64 / f64::from(self.len.max(1))
+        self.sum() as f64 / f64::from(self.len().max(1))
     }
 
     fn std_dev(&self) -> f64 {
-        let n = f64::from(self.len.max(1));
+        let n = f64::from(self.len().max(1));
         let mean = self.mean();
-        (self.sum_sq as f64 / n - mean * mean).max(0.0).sqrt()
+        (self.sum_sq() as f64 / n - mean * mean).max(0.0).sqrt()
     }
 
     /// `-log10` of the probability that a live peer stays silent from its last
@@ -263,9 +293,9 @@ impl ArrivalWindow {
         }
     }
 
-    /// Bytes this window holds (the ring plus the struct).
+    /// Bytes this window holds (all inline: 64).
     pub fn memory(&self) -> usize {
-        core::mem::size_of::<Self>() + self.ring.len() * core::mem::size_of::<u16>()
+        core::mem::size_of::<Self>()
     }
 }
 
@@ -334,24 +364,40 @@ mod tests {
         }
     }
 
-    /// The staged ring keeps exactly the last `window` intervals, for windows
-    /// shorter than, equal to and longer than the stage, across many wraps.
+    /// The window holds the most recent intervals: all of them until it is full,
+    /// then between `window - ceil(window / 4) + 1` and `window` of them (exactly
+    /// `window` for windows of 2 and 3), across many wraps.
     #[test]
-    fn the_window_holds_exactly_the_last_intervals() {
-        for window in [2, 3, 13, 14, 15, 28, 29, 100, 1000] {
+    fn the_window_holds_the_last_intervals_less_at_most_a_block() {
+        for window in [2, 3, 4, 5, 7, 13, 14, 100, 101, 1000, 1003] {
             let config = DetectorConfig { window, ..DetectorConfig::default() };
             let mut w = ArrivalWindow::new(&config, Timestamp::from_secs(0));
-            let mut model = alloc::vec![millis(config.initial_interval)];
-            let mut x = 12345u64;
+            let mut history = alloc::vec![millis(config.initial_interval)];
+            let block = window.div_ceil(4);
+            let (mut shortest, mut x) = (window, 12345u64);
             for _ in 0..3 * window + 50 {
                 x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
                 let interval = (x >> 33) as u16;
                 w.push(interval);
-                model.push(interval);
-                let kept = &model[model.len().saturating_sub(window)..];
+                history.push(interval);
+                let len = w.len() as usize;
+                if history.len() <= window {
+                    assert_eq!(len, history.len(), "window {window}: nothing dropped before it is full");
+                } else {
+                    assert!(len <= window && len + block > window, "window {window}: holds {len}");
+                    shortest = shortest.min(len);
+                    if window <= 3 {
+                        assert_eq!(len, window);
+                    }
+                }
+                let kept = &history[history.len() - len..];
                 let sum: u64 = kept.iter().map(|&v| u64::from(v)).sum();
                 let sum_sq: u64 = kept.iter().map(|&v| u64::from(v) * u64::from(v)).sum();
-                assert_eq!((w.len as usize, u64::from(w.sum), w.sum_sq), (kept.len(), sum, sum_sq), "window {window}");
+                assert_eq!((w.sum(), w.sum_sq()), (sum, sum_sq), "window {window}: the last {len} intervals");
+            }
+            // it does let go of a whole block at a time
+            if window > 3 {
+                assert_eq!(shortest, window - block + 1, "window {window}");
             }
         }
     }
@@ -394,8 +440,8 @@ mod tests {
         for s in 1..10_000 {
             w.heartbeat(&config, Timestamp::from_secs(s));
         }
-        assert_eq!(w.len as usize, config.window);
-        assert!(w.memory() <= 1024, "{} bytes", w.memory());
+        assert!((76..=100).contains(&w.len()), "{} intervals", w.len());
+        assert_eq!(w.memory(), 64);
         // long silences are not learned (reference's max interval)
         let before = w.mean();
         w.heartbeat(&config, Timestamp::from_secs(20_000));
@@ -403,9 +449,11 @@ mod tests {
         // a full window of the longest intervals: the sums stay exact
         let widest = DetectorConfig { window: DetectorConfig::MAX_WINDOW, ..config };
         let mut full = ArrivalWindow::new(&widest, Timestamp::from_secs(0));
-        for i in 0..2 * DetectorConfig::MAX_WINDOW {
+        // (with the first estimate, the blocks end full: the last 65,536 held)
+        for i in 0..2 * DetectorConfig::MAX_WINDOW - 1 {
             full.push(if i % 2 == 0 { u16::MAX } else { 1 });
         }
+        assert_eq!(full.len() as usize, DetectorConfig::MAX_WINDOW);
         assert_eq!(full.mean(), (f64::from(u16::MAX) + 1.0) / 2.0);
         assert!((full.std_dev() - (f64::from(u16::MAX) - 1.0) / 2.0).abs() < 1e-6);
         // the largest sum fits its 32 bits

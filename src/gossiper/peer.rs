@@ -6,8 +6,8 @@ use alloc::vec::Vec;
 
 use crate::{ArrivalWindow, Config, Generation, NodeId, Timestamp, View};
 
-/// What the node knows of one peer besides its state (152 bytes with its id, and
-/// the detector's ring: a 4,096-node cluster holds 16 million).
+/// What the node knows of one peer besides its state (144 bytes with its id, the
+/// detector's window included: a 4,096-node cluster holds 16 million).
 #[derive(Clone, Debug)]
 pub(super) struct Peer {
     pub(super) window: ArrivalWindow,
