@@ -99,7 +99,7 @@ impl Round {
              ACK2 {} deltas ({} left out) in {} B; {} + {} changes applied",
             built.covered,
             encoded_len(&a, Message::Syn(syn.clone())),
-            received.requests.digests.len(),
+            received.requests.len(),
             received.deltas.len(),
             ack.left_out,
             encoded_len(&b, Message::Ack(ack.message.clone())),

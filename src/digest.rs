@@ -7,7 +7,7 @@ use crate::hash::{Hasher64, Hasher64x4};
 use crate::message::HashedEntry;
 use crate::wire::{digest_len, header_len, node_id_len, varint_len};
 use crate::{
-    BudgetError, CompactDigest, Context, DigestPage, EndpointState, Generation, HashedDigest, Header, NodeId,
+    BudgetError, CompactDigest, Context, Digest, DigestPage, EndpointState, Generation, HashedDigest, Header, NodeId,
     NodeRange, Syn, Version, View,
 };
 
@@ -100,7 +100,7 @@ pub struct BuiltSyn {
 /// Fails only if not even one node's entry fits.
 pub fn build_syn(view: &View, budget: Budget, start: Option<&NodeId>, form: PageForm) -> Result<BuiltSyn, BudgetError> {
     // a start past the last node (it may have been removed since) wraps around
-    let range_start = start.filter(|s| view.nodes().as_slice().last().is_some_and(|(last, _)| last >= *s)).cloned();
+    let range_start = start.filter(|s| view.nodes().ids().last().is_some_and(|last| last >= *s)).cloned();
     let tail = NodeRange::new(range_start.clone(), None).unwrap_or(NodeRange::FULL);
     let start_len = range_start.as_ref().map_or(1, node_id_len);
     // tag + start bound (+ end bound and entries below)
@@ -118,7 +118,7 @@ pub fn build_syn(view: &View, budget: Budget, start: Option<&NodeId>, form: Page
     // end bound (an id is at most 255 bytes), every step of the walk below would
     // fit too, so the page takes it without reading each id (the usual case once
     // a cluster has converged).
-    let tail_len = view.nodes().range(&tail).len();
+    let tail_len = view.nodes().range(&tail).0.len();
     if form == PageForm::Compact && fixed + 256 + varint_len(tail_len as u64) + 2 * tail_len <= budget.body() {
         entries = tail_len;
     } else {
@@ -171,8 +171,8 @@ pub(crate) fn members_hash<'a>(members: impl Iterator<Item = (&'a NodeId, &'a En
 
 /// The members hash of `list`, the view's members in `range`: cached for the whole
 /// view.
-fn range_hash(view: &View, range: &NodeRange, list: &[(NodeId, EndpointState)]) -> u64 {
-    if *range == NodeRange::FULL { view.members_hash() } else { members_hash(list.iter().map(|(k, v)| (k, v))) }
+fn range_hash(view: &View, range: &NodeRange, (ids, states): (&[NodeId], &[EndpointState])) -> u64 {
+    if *range == NodeRange::FULL { view.members_hash() } else { members_hash(ids.iter().zip(states)) }
 }
 
 /// The check over a compact page's full values.
@@ -189,8 +189,9 @@ pub(crate) fn digest_check(members: u64, entries: impl Iterator<Item = (Version,
 fn compact_digest(view: &View, range: NodeRange) -> CompactDigest {
     let list = view.nodes().range(&range);
     let members = range_hash(view, &range, list);
-    let check = digest_check(members, list.iter().map(|(_, s)| (s.max_version(), s.purged())));
-    let versions = list.iter().map(|(_, s)| s.max_version().0 as u16).collect();
+    let states = list.1;
+    let check = digest_check(members, states.iter().map(|s| (s.max_version(), s.purged())));
+    let versions = states.iter().map(|s| s.max_version().0 as u16).collect();
     CompactDigest { context: Context { range, members }, check, versions }
 }
 
@@ -211,8 +212,7 @@ fn hashed_digest(view: &View, range: NodeRange) -> HashedDigest {
     h.u64(members);
     h.u64(view.local_state().max_version().0);
     let salt = h.finish() as u32;
-    let entries = list
-        .iter()
+    let entries = (list.0.iter().zip(list.1))
         .map(|(id, s)| HashedEntry {
             fingerprint: fingerprint(salt, id, s.generation()),
             max_version: s.max_version(),
@@ -240,8 +240,10 @@ pub enum ContextError {
 /// The members of a context, as this view knows them, verified against its hash.
 pub(crate) struct Members<'a> {
     pub(crate) context: Context,
-    pub(crate) list: &'a [(NodeId, EndpointState)],
-    /// Where `list` starts among the view's nodes.
+    pub(crate) ids: &'a [NodeId],
+    /// Their states, in the same order.
+    pub(crate) states: &'a [EndpointState],
+    /// Where the members start among the view's nodes.
     pub(crate) offset: usize,
 }
 
@@ -249,28 +251,41 @@ impl<'a> Members<'a> {
     /// This view's members in `context.range`, if their hash matches.
     pub(crate) fn verify(view: &'a View, context: &Context) -> Result<Members<'a>, ContextError> {
         let bounds = view.nodes().range_bounds(&context.range);
-        let (offset, list) = (bounds.start, &view.nodes().as_slice()[bounds]);
-        if range_hash(view, &context.range, list) != context.members {
+        let (offset, ids, states) = (bounds.start, &view.nodes().ids()[bounds.clone()], &view.nodes().values()[bounds]);
+        if range_hash(view, &context.range, (ids, states)) != context.members {
             return Err(ContextError::MembersDiffer(context.range.clone()));
         }
-        Ok(Members { context: context.clone(), list, offset })
+        Ok(Members { context: context.clone(), ids, states, offset })
     }
 
     /// This view's members in `range`, with their current hash.
     pub(crate) fn current(view: &'a View, range: &NodeRange) -> Members<'a> {
         let bounds = view.nodes().range_bounds(range);
-        let (offset, list) = (bounds.start, &view.nodes().as_slice()[bounds]);
-        let members = range_hash(view, range, list);
-        Members { context: Context { range: range.clone(), members }, list, offset }
+        let (offset, ids, states) = (bounds.start, &view.nodes().ids()[bounds.clone()], &view.nodes().values()[bounds]);
+        let members = range_hash(view, range, (ids, states));
+        Members { context: Context { range: range.clone(), members }, ids, states, offset }
     }
 
     pub(crate) fn get(&self, index: u32) -> Result<(&'a NodeId, &'a EndpointState), ContextError> {
-        self.list.get(index as usize).map(|(id, s)| (id, s)).ok_or(ContextError::BadIndex)
+        let i = index as usize;
+        Ok((self.ids.get(i).ok_or(ContextError::BadIndex)?, self.states.get(i).ok_or(ContextError::BadIndex)?))
+    }
+
+    /// Requests by id for compact ones (member index, the requester's max
+    /// version), which carry no purge floor: the responder assumes its own.
+    /// The indices must be valid (they were resolved against these members).
+    pub(crate) fn digests(&self, wants: impl Iterator<Item = (u32, Version)>) -> Vec<Digest> {
+        wants
+            .map(|(index, max_version)| {
+                let (node, state) = (&self.ids[index as usize], &self.states[index as usize]);
+                Digest { node: node.clone(), generation: state.generation(), max_version, purged: state.purged() }
+            })
+            .collect()
     }
 
     /// Index of `node` among the members.
     pub(crate) fn index_of(&self, node: &NodeId) -> Option<u32> {
-        self.list.binary_search_by(|(id, _)| id.cmp(node)).ok().map(|i| i as u32)
+        self.ids.binary_search(node).ok().map(|i| i as u32)
     }
 }
 
@@ -295,12 +310,12 @@ pub(crate) fn resolve_compact<'v>(
     c: &CompactDigest,
 ) -> Result<(Members<'v>, Vec<Version>), ContextError> {
     let members = Members::verify(view, &c.context)?;
-    if members.list.len() != c.versions.len() {
+    if members.states.len() != c.versions.len() {
         return Err(ContextError::BadIndex);
     }
     let versions: Vec<Version> =
-        members.list.iter().zip(&c.versions).map(|((_, s), low)| restore(*low, s.max_version())).collect();
-    let check = digest_check(c.context.members, members.list.iter().zip(&versions).map(|((_, s), v)| (*v, s.purged())));
+        members.states.iter().zip(&c.versions).map(|(s, low)| restore(*low, s.max_version())).collect();
+    let check = digest_check(c.context.members, members.states.iter().zip(&versions).map(|(s, v)| (*v, s.purged())));
     if check != c.check {
         return Err(ContextError::CheckFailed);
     }

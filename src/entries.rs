@@ -1,4 +1,4 @@
-//! A map from node id to `V`, as a vector sorted by id.
+//! A map from node id to `V`, as vectors sorted by id.
 //!
 //! Sorted and contiguous rather than a tree: walking every node (digests, every
 //! round) is a slice walk, a compact reference is an index, and a lookup is a
@@ -12,15 +12,20 @@ use alloc::vec::Vec;
 use crate::{NodeId, NodeRange};
 
 /// Values by node id, sorted by id, without repeats.
+///
+/// Ids and values are kept in two parallel vectors rather than one of pairs: the
+/// walks of every round (digests, checks, heartbeats) read values only, and an id
+/// (56 bytes) beside each value nearly doubled the memory they stream.
 #[derive(Clone, Debug)]
 pub(crate) struct SortedMap<V> {
     heads: Vec<u128>,
-    list: Vec<(NodeId, V)>,
+    ids: Vec<NodeId>,
+    values: Vec<V>,
 }
 
 impl<V> Default for SortedMap<V> {
     fn default() -> Self {
-        SortedMap { heads: Vec::new(), list: Vec::new() }
+        SortedMap { heads: Vec::new(), ids: Vec::new(), values: Vec::new() }
     }
 }
 
@@ -30,18 +35,30 @@ pub(crate) type Entries = SortedMap<crate::EndpointState>;
 impl<V> SortedMap<V> {
     /// From any pairs (sorted here; a repeated id keeps its last value).
     pub(crate) fn from_iter(pairs: impl IntoIterator<Item = (NodeId, V)>) -> Self {
-        let mut list: Vec<(NodeId, V)> = pairs.into_iter().collect();
-        // stable: of repeated ids, the last stays last
-        list.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut deduped: Vec<(NodeId, V)> = Vec::with_capacity(list.len());
-        for e in list {
-            match deduped.last_mut() {
-                Some(last) if last.0 == e.0 => *last = e,
-                _ => deduped.push(e),
+        let mut m = SortedMap::default();
+        m.set_pairs(pairs.into_iter().collect());
+        m
+    }
+
+    /// Replaces the entries with `pairs`, sorted (stably: of repeated ids, the
+    /// last stays last, and is kept).
+    fn set_pairs(&mut self, mut pairs: Vec<(NodeId, V)>) {
+        pairs.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut ids: Vec<NodeId> = Vec::with_capacity(pairs.len());
+        let mut values: Vec<V> = Vec::with_capacity(pairs.len());
+        for (id, value) in pairs {
+            if ids.last() == Some(&id) {
+                if let Some(last) = values.last_mut() {
+                    *last = value;
+                }
+            } else {
+                ids.push(id);
+                values.push(value);
             }
         }
-        let heads = deduped.iter().map(|(id, _)| id.head()).collect();
-        SortedMap { heads, list: deduped }
+        self.heads = ids.iter().map(NodeId::head).collect();
+        self.ids = ids;
+        self.values = values;
     }
 
     pub(crate) fn find(&self, id: &NodeId) -> Result<usize, usize> {
@@ -58,7 +75,7 @@ impl<V> SortedMap<V> {
     /// (`start` is the first entry whose head is not below it).
     fn find_in_run(&self, id: &NodeId, start: usize) -> Result<usize, usize> {
         let run = run_len(&self.heads[start..], id.head());
-        match self.list[start..start + run].binary_search_by(|(k, _)| k.cmp(id)) {
+        match self.ids[start..start + run].binary_search(id) {
             Ok(i) => Ok(start + i),
             Err(i) => Err(start + i),
         }
@@ -92,7 +109,7 @@ impl<V> SortedMap<V> {
         match self.find_from(id, *cursor) {
             Ok(i) => {
                 *cursor = i + 1;
-                Some(&mut self.list[i].1)
+                Some(&mut self.values[i])
             }
             Err(i) => {
                 *cursor = i;
@@ -105,33 +122,34 @@ impl<V> SortedMap<V> {
     /// that shadows another (the peers of a view's nodes) finds its entries at the
     /// same positions, give or take one.
     pub(crate) fn get_mut_hinted(&mut self, id: &NodeId, hint: usize, cursor: &mut usize) -> Option<&mut V> {
-        if self.list.get(hint).is_some_and(|(k, _)| k == id) {
+        if self.ids.get(hint) == Some(id) {
             *cursor = hint + 1;
-            return Some(&mut self.list[hint].1);
+            return Some(&mut self.values[hint]);
         }
         self.get_mut_from(id, cursor)
     }
 
     pub(crate) fn get(&self, id: &NodeId) -> Option<&V> {
-        self.find(id).ok().map(|i| &self.list[i].1)
+        self.find(id).ok().map(|i| &self.values[i])
     }
 
     pub(crate) fn get_key_value(&self, id: &NodeId) -> Option<(&NodeId, &V)> {
-        self.find(id).ok().map(|i| (&self.list[i].0, &self.list[i].1))
+        self.find(id).ok().map(|i| (&self.ids[i], &self.values[i]))
     }
 
     pub(crate) fn get_mut(&mut self, id: &NodeId) -> Option<&mut V> {
-        self.find(id).ok().map(|i| &mut self.list[i].1)
+        self.find(id).ok().map(|i| &mut self.values[i])
     }
 
     /// Inserts or replaces one value (O(n) for a new id: use `merge` for many);
     /// returns the old value.
     pub(crate) fn insert(&mut self, id: NodeId, value: V) -> Option<V> {
         match self.find(&id) {
-            Ok(i) => Some(core::mem::replace(&mut self.list[i].1, value)),
+            Ok(i) => Some(core::mem::replace(&mut self.values[i], value)),
             Err(i) => {
                 self.heads.insert(i, id.head());
-                self.list.insert(i, (id, value));
+                self.ids.insert(i, id);
+                self.values.insert(i, value);
                 None
             }
         }
@@ -140,56 +158,61 @@ impl<V> SortedMap<V> {
     pub(crate) fn remove(&mut self, id: &NodeId) -> Option<V> {
         let i = self.find(id).ok()?;
         self.heads.remove(i);
-        Some(self.list.remove(i).1)
+        self.ids.remove(i);
+        Some(self.values.remove(i))
     }
 
     /// Adds entries in one pass; an id already present (or repeated) keeps the
     /// value given last.
-    pub(crate) fn merge(&mut self, mut added: Vec<(NodeId, V)>) {
+    pub(crate) fn merge(&mut self, added: Vec<(NodeId, V)>) {
         if added.is_empty() {
             return;
         }
-        self.list.append(&mut added);
+        let mut pairs: Vec<(NodeId, V)> = Vec::with_capacity(self.ids.len() + added.len());
+        pairs.extend(core::mem::take(&mut self.ids).into_iter().zip(core::mem::take(&mut self.values)));
         // sorted runs: the stable sort merges them in linear time
-        self.list.sort_by(|a, b| a.0.cmp(&b.0));
-        // of equal ids keep the last (dedup keeps the first of a run: reverse)
-        self.list.reverse();
-        self.list.dedup_by(|a, b| a.0 == b.0);
-        self.list.reverse();
-        self.heads = self.list.iter().map(|(id, _)| id.head()).collect();
+        pairs.extend(added);
+        self.set_pairs(pairs);
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.list.len()
+        self.ids.len()
     }
 
-    pub(crate) fn as_slice(&self) -> &[(NodeId, V)] {
-        &self.list
+    /// The ids, in order.
+    pub(crate) fn ids(&self) -> &[NodeId] {
+        &self.ids
+    }
+
+    /// The values, in the ids' order.
+    pub(crate) fn values(&self) -> &[V] {
+        &self.values
     }
 
     pub(crate) fn iter(&self) -> impl ExactSizeIterator<Item = (&NodeId, &V)> + DoubleEndedIterator {
-        self.list.iter().map(|(k, v)| (k, v))
+        self.ids.iter().zip(&self.values)
     }
 
     pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = (&NodeId, &mut V)> {
-        self.list.iter_mut().map(|(k, v)| (&*k, v))
+        self.ids.iter().zip(&mut self.values)
     }
 
-    /// The entries within `range`.
-    pub(crate) fn range(&self, range: &NodeRange) -> &[(NodeId, V)] {
-        &self.list[self.range_bounds(range)]
+    /// The ids and values within `range`.
+    pub(crate) fn range(&self, range: &NodeRange) -> (&[NodeId], &[V]) {
+        let bounds = self.range_bounds(range);
+        (&self.ids[bounds.clone()], &self.values[bounds])
     }
 
     /// The positions of the entries within `range`.
     pub(crate) fn range_bounds(&self, range: &NodeRange) -> core::ops::Range<usize> {
         let start = range.start().map_or(0, |s| self.find(s).unwrap_or_else(|i| i));
-        let end = range.end().map_or(self.list.len(), |e| self.find(e).unwrap_or_else(|i| i));
+        let end = range.end().map_or(self.ids.len(), |e| self.find(e).unwrap_or_else(|i| i));
         start..end.max(start)
     }
 
     /// The entry at `position`, mutably.
     pub(crate) fn at_mut(&mut self, position: usize) -> Option<(&NodeId, &mut V)> {
-        self.list.get_mut(position).map(|(id, v)| (&*id, v))
+        Some((self.ids.get(position)?, self.values.get_mut(position)?))
     }
 }
 
@@ -230,7 +253,7 @@ mod tests {
         }
         assert!(m.get(&NodeId::new("abcdefghijklmnopz").unwrap()).is_none());
         let r = NodeRange::new(Some(ids[2].clone()), Some(ids[4].clone())).unwrap();
-        assert_eq!(m.range(&r).len(), reference.range(ids[2].clone()..ids[4].clone()).count());
+        assert_eq!(m.range(&r).0.len(), reference.range(ids[2].clone()..ids[4].clone()).count());
         let mut probes: Vec<NodeId> = ids.clone();
         probes.push(NodeId::new("abcdefghijklmnopz").unwrap());
         probes.push(NodeId::new("0").unwrap());

@@ -628,7 +628,7 @@ impl<R: rand_core::Rng> Gossiper<R> {
                 }
                 (again.live, again.unreachable)
             };
-            let ids = |positions: Vec<usize>| positions.into_iter().map(|i| &self.peers.as_slice()[i].0).collect();
+            let ids = |positions: Vec<usize>| positions.into_iter().map(|i| &self.peers.ids()[i]).collect();
             let (live, unreachable) = (ids(live), ids(unreachable));
             let candidates = Candidates { live, unreachable, seeds: seeds.iter().collect() };
             selection::choose(&candidates, self.config.fanout, &mut self.walk, &mut self.rng)
@@ -1154,9 +1154,9 @@ impl<R: rand_core::Rng> Gossiper<R> {
         let beats = if self.removed.is_empty() && self.quarantined.is_empty() {
             beats
         } else {
-            let nodes = self.view.nodes().as_slice();
+            let (ids, states) = (self.view.nodes().ids(), self.view.nodes().values());
             let list: Vec<Beat> = (beats.list.iter().copied())
-                .filter(|b| !self.blocked(&nodes[b.position].0, nodes[b.position].1.generation(), b.heartbeat))
+                .filter(|b| !self.blocked(&ids[b.position], states[b.position].generation(), b.heartbeat))
                 .collect();
             self.metrics.refused_removed += (beats.list.len() - list.len()) as u64;
             kept = Beats { revision: beats.revision, list };
@@ -1173,12 +1173,12 @@ impl<R: rand_core::Rng> Gossiper<R> {
         let lined_up = self.peers_line_up();
         let mut cursor = 0;
         for position in advanced {
-            let node = &self.view.nodes().as_slice()[position].0;
+            let node = &self.view.nodes().ids()[position];
             let hint = position - usize::from(position > local);
             // (reading each peer's id only to compare it was a cold cache line per
             // beat)
             let peer = if lined_up {
-                debug_assert!(self.peers.as_slice().get(hint).is_some_and(|(id, _)| id == node));
+                debug_assert!(self.peers.ids().get(hint) == Some(node));
                 self.peers.at_mut(hint).map(|(_, p)| p)
             } else {
                 self.peers.get_mut_hinted(node, hint, &mut cursor)

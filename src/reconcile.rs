@@ -39,17 +39,45 @@ pub struct Built<M> {
     pub context_error: Option<ContextError>,
 }
 
-/// Requests to answer in an ACK2.
+/// Requests to answer in an ACK2 ([`build_ack2`]).
+///
+/// Requests by id say what each asks for: the node's fields newer than
+/// `max_version` (of `generation`), given the requester's `purged`. Compact
+/// requests name a member of the context they came in and hold the requester's
+/// max version; they are answered by member index, without reading ids, while
+/// the view's members in the context are still those the ACK was resolved
+/// against, which applying the ACK's deltas cannot change when it has only
+/// heartbeats (otherwise they are kept by id).
+///
+/// ```
+/// use rumormill::Requests;
+/// let none = Requests::default();
+/// assert!(none.is_empty() && none.len() == 0);
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Requests {
-    /// What each request asks for: the node's fields newer than `max_version`
-    /// (of `generation`), given the requester's `purged`.
-    pub digests: Vec<Digest>,
+    /// By id: the full requests, then any compact ones kept by id.
+    pub(crate) digests: Vec<Digest>,
     /// The context the compact ones came in, so they can be answered compactly.
     pub(crate) context: Option<Context>,
-    /// The member index of each compact one: they are the last `indices.len()`
-    /// digests, in the context's member order.
+    /// The member index of each compact one kept by id: they are the last
+    /// `indices.len()` digests, in the context's member order.
     pub(crate) indices: Vec<u32>,
+    /// Compact requests kept by member index alone (index, the requester's max
+    /// version), in member order, after the digests.
+    pub(crate) by_index: Vec<(u32, Version)>,
+}
+
+impl Requests {
+    /// How many requests there are.
+    pub fn len(&self) -> usize {
+        self.digests.len() + self.by_index.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// An ACK, resolved against the view: what to apply, and what to answer.
@@ -190,9 +218,7 @@ where
         // here too so that tests can hold that to the general path)
         DigestPage::Compact(c) => {
             let (members, versions) = resolve_compact(view, c)?;
-            let entries = members
-                .list
-                .iter()
+            let entries = (members.ids.iter().zip(members.states))
                 .zip(versions)
                 .enumerate()
                 .map(|(i, ((id, s), max_version))| Entry {
@@ -216,7 +242,8 @@ fn resolve_hashed<'p, 'v>(view: &'v View, h: &'p HashedDigest) -> Page<'p, 'v>
 where
     'v: 'p,
 {
-    let mine = view.nodes().range(&h.context.range);
+    let (ids, states) = view.nodes().range(&h.context.range);
+    let mine: Vec<(&NodeId, &EndpointState)> = ids.iter().zip(states).collect();
     let mut ours: Vec<(u32, usize)> =
         mine.iter().enumerate().map(|(i, (id, s))| (digest::fingerprint(h.salt, id, s.generation()), i)).collect();
     ours.sort_unstable();
@@ -249,10 +276,7 @@ where
         .zip(matched)
         .enumerate()
         .map(|(i, (e, m))| {
-            let local = m.map(|k| {
-                let (id, s) = &mine[k];
-                (id, s)
-            });
+            let local = m.map(|k| mine[k]);
             Entry {
                 node: local.map(|(id, _)| id),
                 remote: Remote {
@@ -265,7 +289,7 @@ where
             }
         })
         .collect();
-    let unlisted = mine.iter().zip(used).filter(|(_, u)| !u).map(|((id, s), _)| (id, s)).collect();
+    let unlisted = mine.iter().zip(used).filter(|(_, u)| !u).map(|(&m, _)| m).collect();
     Page { entries, unlisted, context: PageContext::Hashed(h.context.clone()) }
 }
 
@@ -459,11 +483,11 @@ fn answer_agreed<R: rand_core::Rng + ?Sized>(
     budget: Budget,
     rng: &mut R,
 ) -> Built<Ack> {
-    let n = members.list.len();
+    let n = members.states.len();
     // (gap, tie-break, (index, our max version))
     let mut wanted: Vec<(u64, u64, (u32, Version))> = Vec::with_capacity(n);
     let mut send: Vec<Candidate<'_>> = Vec::with_capacity(n);
-    for (i, ((id, state), &theirs)) in members.list.iter().zip(versions).enumerate() {
+    for (i, ((id, state), &theirs)) in members.ids.iter().zip(members.states).zip(versions).enumerate() {
         let ours = state.max_version();
         match theirs.cmp(&ours) {
             Ordering::Equal => {}
@@ -479,7 +503,7 @@ fn answer_agreed<R: rand_core::Rng + ?Sized>(
     }
     let filled = delta::fill(send, &mut room, rng);
     left_out += filled.left_out;
-    let node = |index: u32| &members.list[index as usize].0;
+    let node = |index: u32| &members.ids[index as usize];
     let parts = (picked.iter().map(|&(index, ours)| (index, ours, node(index))))
         .chain(filled.compact.iter().zip(&filled.sources).map(|(d, (from, node))| (d.index, *from, *node)));
     let check = check_of(ACK_CHECK, members.context.members, parts, &[]);
@@ -653,6 +677,8 @@ fn restore_deltas(
         deltas: Vec::with_capacity(if local.is_some() { 0 } else { deltas.len() }),
         beats: Vec::with_capacity(if local.is_some() { deltas.len() } else { 0 }),
     };
+    // by index: comparing each member's id with ours read a cold line per delta
+    let local_index = local.map(|local| members.index_of(local));
     for d in deltas {
         let (node, state) = members.get(d.index)?;
         let from = match d.from {
@@ -660,7 +686,7 @@ fn restore_deltas(
             Some(low) => restore(low, state.max_version()),
         };
         check.add(d.index, from, node);
-        if local.is_some_and(|local| node != local)
+        if local_index.is_some_and(|local| local != Some(d.index))
             && let Some(heartbeat) = beat_of(state, from, d)
         {
             out.beats.push(Beat { position: members.offset + d.index as usize, heartbeat });
@@ -683,7 +709,7 @@ pub fn handle_ack(view: &View, ack: &Ack) -> ReceivedAck {
 pub(crate) fn resolve_ack(view: &View, ack: &Ack, mut beats: Option<&mut Beats>) -> ReceivedAck {
     let mut out = ReceivedAck {
         deltas: ack.deltas.clone(),
-        requests: Requests { digests: ack.requests.clone(), context: None, indices: Vec::new() },
+        requests: Requests { digests: ack.requests.clone(), ..Requests::default() },
         resend: ack.resend.clone(),
         context_error: None,
     };
@@ -693,19 +719,23 @@ pub(crate) fn resolve_ack(view: &View, ack: &Ack, mut beats: Option<&mut Beats>)
     if let Some(c) = &ack.compact {
         let local = beats.is_some().then(|| view.local_id());
         match resolve_compact_ack(view, c, local) {
-            Ok((requests, restored)) => {
-                if out.requests.digests.is_empty() {
-                    out.requests.digests = requests;
-                } else {
-                    out.requests.digests.extend(requests);
-                }
-                // an answer to a hashed page refers to our members, which the peer
-                // does not share: answer it by id
-                if c.whole.is_none() {
-                    out.requests.context = Some(c.context.clone());
-                    out.requests.indices = c.requests.iter().map(|r| r.index).collect();
-                }
+            Ok(ResolvedAck { members, wants, by_id, restored }) => {
+                // heartbeats of members cannot change the members (values could:
+                // a removal record makes a Gossiper forget nodes)
+                let only_beats = ack.deltas.is_empty() && restored.deltas.iter().all(|d| d.values.is_empty());
+                out.requests.digests.extend(by_id);
                 restored.into(&mut out.deltas, beats);
+                // (an answer to a hashed page has only requests by id)
+                if c.whole.is_none() {
+                    if only_beats {
+                        // nothing to apply but beats: the members stay as they are
+                        out.requests.by_index = wants;
+                    } else {
+                        out.requests.indices = wants.iter().map(|&(index, _)| index).collect();
+                        out.requests.digests.extend(members.digests(wants.into_iter()));
+                    }
+                    out.requests.context = Some(c.context.clone());
+                }
             }
             Err(e) => out.context_error = Some(e),
         }
@@ -715,24 +745,20 @@ pub(crate) fn resolve_ack(view: &View, ack: &Ack, mut beats: Option<&mut Beats>)
 
 /// Resolves the compact part of an ACK: its requests and its restored deltas
 /// (beats split off if `local` is given).
-fn resolve_compact_ack(
-    view: &View,
+fn resolve_compact_ack<'v>(
+    view: &'v View,
     c: &CompactAck,
     local: Option<&NodeId>,
-) -> Result<(Vec<Digest>, Restored), ContextError> {
+) -> Result<ResolvedAck<'v>, ContextError> {
     let members = Members::verify(view, &c.context)?;
-    let mut check = Check::new(if c.whole.is_some() { ACK_HASHED_CHECK } else { ACK_CHECK }, c.context.members);
-    let mut requests = Vec::with_capacity(c.requests.len() + c.whole.as_ref().map_or(0, Vec::len));
+    let hashed = c.whole.is_some();
+    let mut check = Check::new(if hashed { ACK_HASHED_CHECK } else { ACK_CHECK }, c.context.members);
+    let mut wants = Vec::with_capacity(c.requests.len());
     for r in &c.requests {
         let (node, state) = members.get(r.index)?;
         let max_version = restore(r.max_version, state.max_version());
         check.add(r.index, max_version, node);
-        requests.push(Digest {
-            node: node.clone(),
-            generation: state.generation(),
-            max_version,
-            purged: state.purged(),
-        });
+        wants.push((r.index, max_version));
     }
     let restored = restore_deltas(&members, &c.deltas, local, &mut check)?;
     for &index in c.whole.iter().flatten() {
@@ -741,16 +767,30 @@ fn resolve_compact_ack(
     if check.finish() != c.check {
         return Err(ContextError::CheckFailed);
     }
-    for &index in c.whole.iter().flatten() {
-        let (node, state) = members.get(index)?;
-        requests.push(Digest {
-            node: node.clone(),
-            generation: state.generation(),
-            max_version: Version::ZERO,
-            purged: Version::ZERO,
-        });
+    let mut by_id = Vec::new();
+    if hashed {
+        // the peer does not share our members: these are answered by id
+        by_id = members.digests(wants.drain(..));
+        for &index in c.whole.iter().flatten() {
+            let (node, state) = members.get(index)?;
+            by_id.push(Digest {
+                node: node.clone(),
+                generation: state.generation(),
+                max_version: Version::ZERO,
+                purged: Version::ZERO,
+            });
+        }
     }
-    Ok((requests, restored))
+    Ok(ResolvedAck { members, wants, by_id, restored })
+}
+
+/// The compact part of an ACK, resolved: compact requests (member index, the
+/// requester's max version), requests by id, and the restored deltas.
+struct ResolvedAck<'v> {
+    members: Members<'v>,
+    wants: Vec<(u32, Version)>,
+    by_id: Vec<Digest>,
+    restored: Restored,
 }
 
 /// Builds the ACK2 answering `requests` (call it after applying the ACK's deltas,
@@ -772,7 +812,7 @@ pub fn build_ack2<R: rand_core::Rng + ?Sized>(
         .as_ref()
         .map(|c| Members::current(view, &c.range))
         .filter(|m| requests.context.as_ref().is_some_and(|c| c.members == m.context.members));
-    let mut send = Vec::with_capacity(requests.digests.len());
+    let mut send = Vec::with_capacity(requests.len());
     let first_compact = requests.digests.len() - requests.indices.len().min(requests.digests.len());
     for (i, r) in requests.digests.iter().enumerate() {
         // a compact request names its member by index: with the members unchanged,
@@ -796,6 +836,23 @@ pub fn build_ack2<R: rand_core::Rng + ?Sized>(
         let reference = index.map_or(Ref::Full, Ref::Compact);
         send.push(Candidate { node, state, from, reference });
     }
+    // Compact requests by index alone: the same generation as ours and no purge
+    // floor (the requester's is ours), as resolved; without our members of then,
+    // they cannot be told apart and are left out (the requester asks again).
+    let mut unanswered = 0;
+    match &members {
+        Some(m) => {
+            for &(index, max_version) in &requests.by_index {
+                let Ok((node, state)) = m.get(index) else {
+                    unanswered += 1;
+                    continue;
+                };
+                let from = base_for(state, max_version, state.purged());
+                send.push(Candidate { node, state, from, reference: Ref::Compact(index) });
+            }
+        }
+        None => unanswered = requests.by_index.len(),
+    }
     let n = send.len() as u64;
     let mut fixed = varint_len(n) + 1;
     if let Some(m) = &members {
@@ -808,7 +865,11 @@ pub fn build_ack2<R: rand_core::Rng + ?Sized>(
         let check = check_of(ACK2_CHECK, m.context.members, parts, &[]);
         CompactDeltas { context: m.context.clone(), check, deltas: filled.compact }
     });
-    Built { message: Ack2 { deltas: filled.full, compact }, left_out: filled.left_out, context_error: None }
+    Built {
+        message: Ack2 { deltas: filled.full, compact },
+        left_out: filled.left_out + unanswered,
+        context_error: None,
+    }
 }
 
 /// Resolves an ACK2 against the view: the deltas to apply.
@@ -848,3 +909,5 @@ mod hashed_tests;
 mod agreed_tests;
 #[cfg(test)]
 mod beat_tests;
+#[cfg(test)]
+mod request_tests;

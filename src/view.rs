@@ -141,12 +141,13 @@ impl View {
 
     /// Every known node in id order, the local one included.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = (&NodeId, &EndpointState)> + DoubleEndedIterator {
-        self.nodes.as_slice().iter().map(|(k, v)| (k, v))
+        self.nodes.iter()
     }
 
     /// The known nodes within `range`, in id order.
     pub fn range(&self, range: &NodeRange) -> impl ExactSizeIterator<Item = (&NodeId, &EndpointState)> {
-        self.nodes.range(range).iter().map(|(k, v)| (k, v))
+        let (ids, states) = self.nodes.range(range);
+        ids.iter().zip(states)
     }
 
     /// Number of known nodes, the local one included.

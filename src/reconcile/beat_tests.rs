@@ -111,7 +111,7 @@ fn both_ways(
     let (mut advanced, mut ignored) = (Vec::new(), Vec::new());
     two.apply_beats(&beats, NOW, &mut advanced, &mut ignored);
     assert!(ignored.is_empty());
-    let mut raised_two: BTreeSet<NodeId> = advanced.iter().map(|&p| two.nodes().as_slice()[p].0.clone()).collect();
+    let mut raised_two: BTreeSet<NodeId> = advanced.iter().map(|&p| two.nodes().ids()[p].clone()).collect();
     raised_two.extend(raised(&two.apply(&rest, NOW).changes));
 
     assert_eq!(raised(&changes), raised_two, "the same heartbeats rise");

@@ -97,7 +97,7 @@ fn a_fingerprint_that_matches_the_wrong_node_fails_the_check_and_changes_nothing
     let mut syn = hashed_syn(&a);
     let page = hashed_page(&mut syn);
     let salt = page.salt;
-    let y = a.nodes().as_slice().iter().position(|(n, _)| *n == id("y")).unwrap();
+    let y = a.nodes().ids().iter().position(|n| *n == id("y")).unwrap();
     page.entries[y].fingerprint = fingerprint(salt, &id("x"), Generation(T0));
     let before = a.get(&id("y")).cloned();
     let received = round(&mut a, &mut b, &syn);
@@ -115,9 +115,9 @@ fn a_fingerprint_two_entries_share_matches_nothing() {
     let mut syn = hashed_syn(&a);
     let page = hashed_page(&mut syn);
     let salt = page.salt;
-    let list = a.nodes().as_slice();
-    let p = list.iter().position(|(n, _)| *n == id("p")).unwrap();
-    let q = list.iter().position(|(n, _)| *n == id("q")).unwrap();
+    let list = a.nodes().ids();
+    let p = list.iter().position(|n| *n == id("p")).unwrap();
+    let q = list.iter().position(|n| *n == id("q")).unwrap();
     page.entries[q].fingerprint = fingerprint(salt, &id("p"), Generation(T0));
     assert_eq!(page.entries[p].fingerprint, page.entries[q].fingerprint);
     let ack = handle_syn(&b, &syn, Budget::unlimited(), &mut ChaCha8Rng::seed_from_u64(1)).message;
@@ -158,7 +158,7 @@ fn a_node_held_below_the_senders_purge_floor_is_asked_for_whole() {
     let syn = hashed_syn(&a);
     let ack = handle_syn(&b, &syn, Budget::unlimited(), &mut ChaCha8Rng::seed_from_u64(1)).message;
     let compact = ack.compact.as_ref().unwrap();
-    let m = a.nodes().as_slice().iter().position(|(n, _)| *n == id("m")).unwrap() as u32;
+    let m = a.nodes().ids().iter().position(|n| *n == id("m")).unwrap() as u32;
     assert!(compact.requests.iter().all(|r| r.index != m), "not by version");
     assert!(compact.whole.as_ref().is_some_and(|w| w.contains(&m)), "but whole");
     let received = handle_ack(&a, &ack);
