@@ -195,13 +195,17 @@ impl ArrivalWindow {
         u32::from(self.window_less_one) + 1
     }
 
-    /// How many blocks the window has (fewer than `BLOCKS` for windows shorter
-    /// than that: one interval each) and how many intervals block `i` holds when
-    /// full (the blocks' sizes add up to the window).
+    /// How many intervals block `i` holds when full: the blocks' sizes add up to
+    /// the window, and a window shorter than `BLOCKS` has blocks of one interval
+    /// (and no others). (No division by a variable: this runs for every
+    /// heartbeat of every peer.)
     fn block_size(&self, i: usize) -> u32 {
-        let window = self.window();
-        let blocks = window.min(BLOCKS as u32);
-        window / blocks + u32::from((i as u32) < window % blocks)
+        let (window, i) = (self.window(), i as u32);
+        if window < BLOCKS as u32 {
+            u32::from(i < window)
+        } else {
+            window / BLOCKS as u32 + u32::from(i < window % BLOCKS as u32)
+        }
     }
 
     fn push(&mut self, interval: u16) {

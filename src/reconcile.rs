@@ -483,18 +483,33 @@ fn answer_agreed<R: rand_core::Rng + ?Sized>(
     budget: Budget,
     rng: &mut R,
 ) -> Built<Ack> {
-    let n = members.states.len();
-    // (gap, tie-break, (index, our max version))
-    let mut wanted: Vec<(u64, u64, (u32, Version))> = Vec::with_capacity(n);
-    let mut send: Vec<Candidate<'_>> = Vec::with_capacity(n);
-    for (i, ((id, state), &theirs)) in members.ids.iter().zip(members.states).zip(versions).enumerate() {
+    let (ids, states) = (members.ids, members.states);
+    let n = states.len().min(versions.len());
+    // Which members they are ahead on and which behind, without a branch per
+    // member: in a converged cluster it is a coin toss for each, and mispredicting
+    // half of them was a tenth of this function's time.
+    let (mut ahead, mut behind) = (alloc::vec![0u32; n], alloc::vec![0u32; n]);
+    let (mut a, mut b) = (0, 0);
+    for (i, (state, &theirs)) in states.iter().zip(versions).enumerate() {
         let ours = state.max_version();
-        match theirs.cmp(&ours) {
-            Ordering::Equal => {}
-            Ordering::Greater => wanted.push((theirs.0 - ours.0, rng.next_u64(), (i as u32, ours))),
-            Ordering::Less => send.push(Candidate { node: id, state, from: theirs, reference: Ref::Compact(i as u32) }),
-        }
+        ahead[a] = i as u32;
+        behind[b] = i as u32;
+        a += usize::from(theirs > ours);
+        b += usize::from(theirs < ours);
     }
+    // (gap, tie-break, (index, our max version)), tie-breaks drawn in index order
+    let wanted: Vec<(u64, u64, (u32, Version))> = (ahead[..a].iter())
+        .map(|&i| {
+            let ours = states[i as usize].max_version();
+            (versions[i as usize].0 - ours.0, rng.next_u64(), (i, ours))
+        })
+        .collect();
+    let send: Vec<Candidate<'_>> = (behind[..b].iter())
+        .map(|&i| {
+            let (node, state, from) = (&ids[i as usize], &states[i as usize], versions[i as usize]);
+            Candidate { node, state, from, reference: Ref::Compact(i) }
+        })
+        .collect();
     let (mut room, request_room) = ack_room(budget, wanted.len(), send.len(), Some((&members.context, false)));
     let cost = |&(index, _): &(u32, Version)| varint_len(u64::from(index)) + 2;
     let (mut picked, mut left_out) = pick_requests(wanted, cost, request_room, &mut room);
