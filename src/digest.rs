@@ -292,6 +292,20 @@ impl<'a> Members<'a> {
 /// The value with low 16 bits `low` nearest to `reference` (exact whenever the two
 /// differ by less than 2^15).
 pub(crate) fn restore(low: u16, reference: Version) -> Version {
+    // The signed 16-bit step from the reference's low bits to `low`: within
+    // (-2^15, 2^15) it lands on the only candidate nearer than 2^15. A step of
+    // exactly -2^15 (a tie) or one past either end of u64 goes the long way.
+    let step = low.wrapping_sub(reference.0 as u16) as i16;
+    if step != i16::MIN
+        && let Some(v) = reference.0.checked_add_signed(i64::from(step))
+    {
+        return Version(v);
+    }
+    restore_by_candidates(low, reference)
+}
+
+/// [`restore`] as docs/wire.md §9.3 states it: the nearest of three candidates.
+fn restore_by_candidates(low: u16, reference: Version) -> Version {
     let r = reference.0;
     let base = (r & !0xffff) | u64::from(low);
     let mut best = base;
@@ -303,28 +317,41 @@ pub(crate) fn restore(low: u16, reference: Version) -> Version {
     Version(best)
 }
 
-/// Resolves a compact page: this view's members of its context (verified by their
-/// hash) and the max version the sender holds of each, in member order.
-pub(crate) fn resolve_compact<'v>(
-    view: &'v View,
-    c: &CompactDigest,
-) -> Result<(Members<'v>, Vec<Version>), ContextError> {
+/// Resolves a compact page: this view's members of its context, verified by their
+/// hash, and the page's versions by their check. The max version the sender
+/// holds of member `i` is `restore(c.versions[i], members.states[i].max_version())`.
+/// (The versions are restored again where they are used rather than kept: a
+/// restore is a few instructions, a list of them an allocation.)
+pub(crate) fn resolve_compact<'v>(view: &'v View, c: &CompactDigest) -> Result<Members<'v>, ContextError> {
     let members = Members::verify(view, &c.context)?;
     if members.states.len() != c.versions.len() {
         return Err(ContextError::BadIndex);
     }
-    let versions: Vec<Version> =
-        members.states.iter().zip(&c.versions).map(|(s, low)| restore(*low, s.max_version())).collect();
-    let check = digest_check(c.context.members, members.states.iter().zip(&versions).map(|(s, v)| (*v, s.purged())));
-    if check != c.check {
+    let entries = members.states.iter().zip(&c.versions).map(|(s, low)| (restore(*low, s.max_version()), s.purged()));
+    if digest_check(c.context.members, entries) != c.check {
         return Err(ContextError::CheckFailed);
     }
-    Ok((members, versions))
+    Ok(members)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn restore_agrees_with_the_spec_everywhere() {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut refs = alloc::vec![0u64, 1, 0x7fff, 0x8000, 0xffff, 0x1_0000, u64::MAX, u64::MAX - 0x8000];
+        for _ in 0..2_000 {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            refs.push(x >> (x % 64));
+        }
+        for r in refs {
+            for low in (0..=u16::MAX).step_by(251).chain([0, 1, 0x7fff, 0x8000, 0xffff, r as u16 ^ 0x8000]) {
+                assert_eq!(restore(low, Version(r)), restore_by_candidates(low, Version(r)), "r={r} low={low}");
+            }
+        }
+    }
 
     #[test]
     fn restore_is_exact_within_half_the_window() {

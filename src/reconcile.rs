@@ -217,7 +217,8 @@ where
         // (`handle_syn` answers these member by member, `answer_agreed`; lined up
         // here too so that tests can hold that to the general path)
         DigestPage::Compact(c) => {
-            let (members, versions) = resolve_compact(view, c)?;
+            let members = resolve_compact(view, c)?;
+            let versions = (members.states.iter().zip(&c.versions)).map(|(s, low)| restore(*low, s.max_version()));
             let entries = (members.ids.iter().zip(members.states))
                 .zip(versions)
                 .enumerate()
@@ -309,7 +310,7 @@ where
 pub fn handle_syn<R: rand_core::Rng + ?Sized>(view: &View, syn: &Syn, budget: Budget, rng: &mut R) -> Built<Ack> {
     if let DigestPage::Compact(c) = &syn.page {
         return match resolve_compact(view, c) {
-            Ok((members, versions)) => answer_agreed(members, &versions, budget, rng),
+            Ok(members) => answer_agreed(members, &c.versions, budget, rng),
             Err(e) => {
                 let ack = Ack { resend: Some(c.context.range.clone()), ..Ack::default() };
                 Built { message: ack, left_out: 0, context_error: Some(e) }
@@ -458,17 +459,19 @@ fn pick_requests<W>(
         wanted.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
     }
     let mut left_out = 0;
-    let mut picked = Vec::with_capacity(wanted.len());
-    for (_, _, want) in wanted {
-        let c = cost(&want);
-        if c > request_room {
-            left_out += 1;
-            continue;
-        }
-        request_room -= c;
-        *room -= c;
-        picked.push(want);
-    }
+    // (collected into the list's own allocation)
+    let picked = (wanted.into_iter())
+        .filter_map(|(_, _, want)| {
+            let c = cost(&want);
+            if c > request_room {
+                left_out += 1;
+                return None;
+            }
+            request_room -= c;
+            *room -= c;
+            Some(want)
+        })
+        .collect();
     (picked, left_out)
 }
 
@@ -479,36 +482,37 @@ fn pick_requests<W>(
 /// so each member is requested, sent from the sender's max version, or skipped.
 fn answer_agreed<R: rand_core::Rng + ?Sized>(
     members: Members<'_>,
-    versions: &[Version],
+    versions: &[u16],
     budget: Budget,
     rng: &mut R,
 ) -> Built<Ack> {
     let (ids, states) = (members.ids, members.states);
     let n = states.len().min(versions.len());
-    // Which members they are ahead on and which behind, without a branch per
-    // member: in a converged cluster it is a coin toss for each, and mispredicting
-    // half of them was a tenth of this function's time.
-    let (mut ahead, mut behind) = (alloc::vec![0u32; n], alloc::vec![0u32; n]);
+    // the sender's max version of member `i` (the page's check passed)
+    let theirs = |i: u32| restore(versions[i as usize], states[i as usize].max_version());
+    // Which members they are ahead on (listed from the front) and which behind
+    // (from the back), without a branch per member: in a converged cluster it is
+    // a coin toss for each, and mispredicting half of them was a tenth of this
+    // function's time. (The two ends never cross: a + b <= i < n.)
+    let mut split = alloc::vec![0u32; n];
     let (mut a, mut b) = (0, 0);
-    for (i, (state, &theirs)) in states.iter().zip(versions).enumerate() {
-        let ours = state.max_version();
-        ahead[a] = i as u32;
-        behind[b] = i as u32;
+    for i in 0..n as u32 {
+        let (ours, theirs) = (states[i as usize].max_version(), theirs(i));
+        split[a] = i;
+        split[n - 1 - b] = i;
         a += usize::from(theirs > ours);
         b += usize::from(theirs < ours);
     }
+    let (ahead, behind) = (&split[..a], &split[n - b..]);
     // (gap, tie-break, (index, our max version)), tie-breaks drawn in index order
-    let wanted: Vec<(u64, u64, (u32, Version))> = (ahead[..a].iter())
+    let wanted: Vec<(u64, u64, (u32, Version))> = (ahead.iter())
         .map(|&i| {
             let ours = states[i as usize].max_version();
-            (versions[i as usize].0 - ours.0, rng.next_u64(), (i, ours))
+            (theirs(i).0 - ours.0, rng.next_u64(), (i, ours))
         })
         .collect();
-    let send: Vec<Candidate<'_>> = (behind[..b].iter())
-        .map(|&i| {
-            let (node, state, from) = (&ids[i as usize], &states[i as usize], versions[i as usize]);
-            Candidate { node, state, from, reference: Ref::Compact(i) }
-        })
+    let send: Vec<Candidate<'_>> = (behind.iter().rev())
+        .map(|&i| Candidate { node: &ids[i as usize], state: &states[i as usize], from: theirs(i), reference: Ref::Compact(i) })
         .collect();
     let (mut room, request_room) = ack_room(budget, wanted.len(), send.len(), Some((&members.context, false)));
     let cost = |&(index, _): &(u32, Version)| varint_len(u64::from(index)) + 2;
