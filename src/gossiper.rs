@@ -1162,31 +1162,30 @@ impl<R: rand_core::Rng> Gossiper<R> {
             kept = Beats { revision: beats.revision, list };
             &kept
         };
-        let (mut advanced, mut ignored) = (Vec::with_capacity(beats.list.len()), Vec::new());
-        self.view.apply_beats(beats, now, &mut advanced, &mut ignored);
-        for i in &ignored {
-            self.metrics.ignored_deltas[ignored_index(i)] += 1;
-        }
         // peers are the view's nodes but the local one: a node's peer sits at its
         // position, or one before it past the local node
         let local = self.view.nodes().find(self.view.local_id()).unwrap_or_else(|i| i);
         let lined_up = self.peers_line_up();
         let mut cursor = 0;
-        for position in advanced {
-            let node = &self.view.nodes().ids()[position];
+        let mut ignored = Vec::new();
+        let (peers, config) = (&mut self.peers, &self.config);
+        // each peer as its node's heartbeat advances, in the same walk
+        self.view.apply_beats(beats, now, &mut ignored, |position, node| {
             let hint = position - usize::from(position > local);
             // (reading each peer's id only to compare it was a cold cache line per
             // beat)
             let peer = if lined_up {
-                debug_assert!(self.peers.ids().get(hint) == Some(node));
-                self.peers.at_mut(hint).map(|(_, p)| p)
+                debug_assert!(peers.ids().get(hint) == Some(node));
+                peers.at_mut(hint).map(|(_, p)| p)
             } else {
-                self.peers.get_mut_hinted(node, hint, &mut cursor)
+                peers.get_mut_hinted(node, hint, &mut cursor)
             };
-            let Some(p) = peer else { continue };
-            if p.heard_heartbeat(&self.config, now) {
+            if peer.is_some_and(|p| p.heard_heartbeat(config, now)) {
                 wake.push(node.clone());
             }
+        });
+        for i in &ignored {
+            self.metrics.ignored_deltas[ignored_index(i)] += 1;
         }
         wake
     }

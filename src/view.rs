@@ -302,8 +302,9 @@ impl View {
 
     /// Applies beats resolved against this revision of the view (see
     /// [`Beat`](crate::reconcile::Beat)): the same as applying them as deltas,
-    /// without a lookup each. Pushes the position of each node whose heartbeat
-    /// advanced to `advanced`, and what was ignored to `ignored`.
+    /// without a lookup each. Calls `advanced` with the position and id of each
+    /// node whose heartbeat advanced, as it goes, and pushes what was ignored to
+    /// `ignored`.
     ///
     /// Beats resolved against another revision are not applied (their positions
     /// may name other nodes); the driver applies them before anything else can
@@ -312,14 +313,14 @@ impl View {
         &mut self,
         beats: &crate::reconcile::Beats,
         now: Timestamp,
-        advanced: &mut Vec<usize>,
         ignored: &mut Vec<crate::Ignored>,
+        mut advanced: impl FnMut(usize, &NodeId),
     ) {
         debug_assert_eq!(beats.revision, self.revision, "beats resolved against another revision");
         if beats.revision != self.revision {
             return;
         }
-        let before = advanced.len();
+        let mut any = false;
         for beat in &beats.list {
             let Some((node, state)) = self.nodes.at_mut(beat.position) else { continue };
             // as `apply` would: a generation that has become unbelievable is not
@@ -330,10 +331,11 @@ impl View {
             }
             if beat.heartbeat > state.heartbeat() {
                 state.set_heartbeat(beat.heartbeat);
-                advanced.push(beat.position);
+                any = true;
+                advanced(beat.position, node);
             }
         }
-        if advanced.len() > before {
+        if any {
             self.revision += 1;
         }
     }

@@ -109,7 +109,7 @@ fn both_ways(
     let (rest, error2) = split(&two, &mut beats);
     assert_eq!(error, error2);
     let (mut advanced, mut ignored) = (Vec::new(), Vec::new());
-    two.apply_beats(&beats, NOW, &mut advanced, &mut ignored);
+    two.apply_beats(&beats, NOW, &mut ignored, |position, _| advanced.push(position));
     assert!(ignored.is_empty());
     let mut raised_two: BTreeSet<NodeId> = advanced.iter().map(|&p| two.nodes().ids()[p].clone()).collect();
     raised_two.extend(raised(&two.apply(&rest, NOW).changes));
