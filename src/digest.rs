@@ -179,10 +179,7 @@ fn range_hash(view: &View, range: &NodeRange, (ids, states): (&[NodeId], &[Endpo
 pub(crate) fn digest_check(members: u64, entries: impl Iterator<Item = (Version, Version)>) -> u64 {
     let mut h = Hasher64x4::new(DIGEST_CHECK);
     h.u64(members);
-    for (max, purged) in entries {
-        h.u64(max.0);
-        h.u64(purged.0);
-    }
+    h.pairs(entries.map(|(max, purged)| (max.0, purged.0)));
     h.finish()
 }
 
@@ -291,6 +288,7 @@ impl<'a> Members<'a> {
 
 /// The value with low 16 bits `low` nearest to `reference` (exact whenever the two
 /// differ by less than 2^15).
+#[inline]
 pub(crate) fn restore(low: u16, reference: Version) -> Version {
     // The signed 16-bit step from the reference's low bits to `low`: within
     // (-2^15, 2^15) it lands on the only candidate nearer than 2^15. A step of
@@ -305,6 +303,8 @@ pub(crate) fn restore(low: u16, reference: Version) -> Version {
 }
 
 /// [`restore`] as docs/wire.md §9.3 states it: the nearest of three candidates.
+#[cold]
+#[inline(never)]
 fn restore_by_candidates(low: u16, reference: Version) -> Version {
     let r = reference.0;
     let base = (r & !0xffff) | u64::from(low);

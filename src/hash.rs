@@ -65,7 +65,7 @@ impl Hasher64 {
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Hasher64x4 {
     domain: u64,
-    /// The chains, rotated after each word so that the next word's chain is first.
+    /// The chains: word `n` goes to `lanes[n mod 4]`.
     lanes: [u64; 4],
     len: u64,
 }
@@ -76,12 +76,32 @@ impl Hasher64x4 {
         Hasher64x4 { domain, lanes: [s, s.wrapping_add(1), s.wrapping_add(2), s.wrapping_add(3)], len: 0 }
     }
 
+    /// Word `n` goes to lane `n mod 4`. (The lanes are not rotated instead: a
+    /// hasher kept in memory then moved them with loads wider than its stores,
+    /// a stall per word.)
     #[inline]
     pub(crate) fn u64(&mut self, word: u64) {
-        let [a, b, c, d] = self.lanes;
-        let a = (a ^ word).wrapping_mul(K1).rotate_left(29).wrapping_mul(K2);
-        self.lanes = [b, c, d, a];
+        let lane = &mut self.lanes[(self.len % 4) as usize];
+        *lane = (*lane ^ word).wrapping_mul(K1).rotate_left(29).wrapping_mul(K2);
         self.len = self.len.wrapping_add(1);
+    }
+
+    /// Pairs of words, as [`Hasher64x4::u64`] on each in turn, with the lanes
+    /// in registers (rotated so the next word's lane comes first) for a long run.
+    #[inline]
+    pub(crate) fn pairs(&mut self, pairs: impl Iterator<Item = (u64, u64)>) {
+        let mix = |lane: u64, word: u64| (lane ^ word).wrapping_mul(K1).rotate_left(29).wrapping_mul(K2);
+        let mut l = self.lanes;
+        l.rotate_left((self.len % 4) as usize);
+        let mut n = 0u64;
+        for (x, y) in pairs {
+            let [a, b, c, d] = l;
+            l = [c, d, mix(a, x), mix(b, y)];
+            n += 2;
+        }
+        self.len = self.len.wrapping_add(n);
+        l.rotate_right((self.len % 4) as usize);
+        self.lanes = l;
     }
 
     /// Length-prefixed, as [`Hasher64::bytes`].
@@ -90,11 +110,10 @@ impl Hasher64x4 {
     }
 
     pub(crate) fn finish(&self) -> u64 {
-        // back in chain order (the lane of word 0 first), then one chain over them
-        let shift = (self.len % 4) as usize;
+        // the lanes in order (the lane of word 0 first), then one chain over them
         let mut h = Hasher64::new(self.domain);
-        for i in 0..4 {
-            h.u64(self.lanes[(i + 4 - shift) % 4]);
+        for lane in self.lanes {
+            h.u64(lane);
         }
         h.u64(self.len);
         h.finish()
@@ -121,8 +140,8 @@ mod tests {
         assert_ne!(Hasher64::new(1).finish(), Hasher64::new(2).finish());
     }
 
-    /// The rotating lanes are the spec's `lane[n mod 4]` (docs/wire.md §9.4),
-    /// for every count of words modulo 4.
+    /// The lanes are the spec's `lane[n mod 4]` (docs/wire.md §9.4), for every
+    /// count of words modulo 4, fed a word at a time or in pairs.
     #[test]
     fn four_lanes_follow_the_spec() {
         let spec = |domain: u64, words: &[u64]| {
@@ -148,6 +167,15 @@ mod tests {
                 h.u64(*w);
             }
             assert_eq!(h.finish(), spec(7, &words[..n]), "{n} words");
+            // single words, then pairs, then a single one: the same chains
+            for lead in 0..4.min(n) {
+                let mut h = Hasher64x4::new(7);
+                words[..lead].iter().for_each(|w| h.u64(*w));
+                let paired = (n - lead) / 2 * 2;
+                h.pairs(words[lead..lead + paired].chunks(2).map(|p| (p[0], p[1])));
+                words[lead + paired..n].iter().for_each(|w| h.u64(*w));
+                assert_eq!(h.finish(), spec(7, &words[..n]), "{n} words, {lead} first");
+            }
         }
         // order matters within a lane and across lanes
         let hash = |ws: &[u64]| {

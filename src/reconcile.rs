@@ -573,6 +573,7 @@ impl Check {
     }
 
     /// A request (its max version) or a delta (its `from`) about member `index`.
+    #[inline]
     fn add(&mut self, index: u32, v: Version, node: &NodeId) {
         self.h.u64(u64::from(index));
         self.h.u64(v.0);
