@@ -504,29 +504,36 @@ fn answer_agreed<R: rand_core::Rng + ?Sized>(
         b += usize::from(theirs < ours);
     }
     let (ahead, behind) = (&split[..a], &split[n - b..]);
-    // (gap, tie-break, (index, our max version)), tie-breaks drawn in index order
-    let wanted: Vec<(u64, u64, (u32, Version))> = (ahead.iter())
-        .map(|&i| {
-            let ours = states[i as usize].max_version();
-            (theirs(i).0 - ours.0, rng.next_u64(), (i, ours))
-        })
-        .collect();
     let send: Vec<Candidate<'_>> = (behind.iter().rev())
         .map(|&i| Candidate { node: &ids[i as usize], state: &states[i as usize], from: theirs(i), reference: Ref::Compact(i) })
         .collect();
-    let (mut room, request_room) = ack_room(budget, wanted.len(), send.len(), Some((&members.context, false)));
-    let cost = |&(index, _): &(u32, Version)| varint_len(u64::from(index)) + 2;
-    let (mut picked, mut left_out) = pick_requests(wanted, cost, request_room, &mut room);
-    if !picked.is_sorted_by_key(|(index, _)| *index) {
-        picked.sort_unstable_by_key(|(index, _)| *index);
-    }
+    let (mut room, request_room) = ack_room(budget, ahead.len(), send.len(), Some((&members.context, false)));
+    let ours = |i: u32| states[i as usize].max_version();
+    let cost = |i: u32| varint_len(u64::from(i)) + 2;
+    let wanted_cost: usize = ahead.iter().map(|&i| cost(i)).sum();
+    // Each request draws a tie-break, in index order, used only to rank them
+    // when not all fit; drawn either way, so that the node's later random
+    // choices do not depend on whether they fit (and no list is made for them
+    // when they do, the usual case).
+    let ranked;
+    let (picked, mut left_out): (&[u32], usize) = if wanted_cost <= request_room {
+        ahead.iter().for_each(|_| _ = rng.next_u64());
+        room -= wanted_cost;
+        (ahead, 0)
+    } else {
+        // (gap, tie-break, index)
+        let wanted: Vec<(u64, u64, u32)> = ahead.iter().map(|&i| (theirs(i).0 - ours(i).0, rng.next_u64(), i)).collect();
+        let (mut picked, left_out) = pick_requests(wanted, |&i| cost(i), request_room, &mut room);
+        picked.sort_unstable();
+        ranked = picked;
+        (&ranked, left_out)
+    };
     let filled = delta::fill(send, &mut room, rng);
     left_out += filled.left_out;
-    let node = |index: u32| &members.ids[index as usize];
-    let parts = (picked.iter().map(|&(index, ours)| (index, ours, node(index))))
+    let parts = (picked.iter().map(|&i| (i, ours(i), &ids[i as usize])))
         .chain(filled.compact.iter().zip(&filled.sources).map(|(d, (from, node))| (d.index, *from, *node)));
     let check = check_of(ACK_CHECK, members.context.members, parts, &[]);
-    let requests = picked.iter().map(|&(index, ours)| CompactRequest { index, max_version: ours.0 as u16 }).collect();
+    let requests = picked.iter().map(|&index| CompactRequest { index, max_version: ours(index).0 as u16 }).collect();
     let compact = CompactAck { context: members.context, check, requests, deltas: filled.compact, whole: None };
     let ack = Ack { requests: Vec::new(), deltas: filled.full, compact: Some(compact), resend: None };
     Built { message: ack, left_out, context_error: None }
@@ -678,8 +685,14 @@ impl Restored {
         } else {
             deltas.append(&mut self.deltas);
         }
+        // (moved whole when there is nothing to add to: a copy into a new list
+        // was an allocation per message)
         if let Some(b) = beats {
-            b.list.append(&mut self.beats);
+            if b.list.is_empty() {
+                b.list = self.beats;
+            } else {
+                b.list.append(&mut self.beats);
+            }
         }
     }
 }

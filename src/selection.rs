@@ -68,12 +68,20 @@ pub(crate) fn choose<R: rand_core::Rng + ?Sized>(
     match fanout {
         Fanout::Reference | Fanout::Random(_) => {
             let n = if let Fanout::Random(n) = fanout { n.max(1) as usize } else { 1 };
-            let mut pool = c.live.clone();
-            for _ in 0..n.min(l) {
-                let i = uniform(rng, pool.len());
-                let p = pool.swap_remove(i);
-                live_pick_was_seed |= c.seeds.contains(&p);
-                add(p, &mut out);
+            if n == 1 {
+                // (the same draw as from a pool, without copying the pool)
+                if let Some(p) = pick(rng, &c.live) {
+                    live_pick_was_seed |= c.seeds.contains(&p);
+                    add(p, &mut out);
+                }
+            } else {
+                let mut pool = c.live.clone();
+                for _ in 0..n.min(l) {
+                    let i = uniform(rng, pool.len());
+                    let p = pool.swap_remove(i);
+                    live_pick_was_seed |= c.seeds.contains(&p);
+                    add(p, &mut out);
+                }
             }
         }
         Fanout::Chunked(chunks) => {
