@@ -505,7 +505,12 @@ fn answer_agreed<R: rand_core::Rng + ?Sized>(
     }
     let (ahead, behind) = (&split[..a], &split[n - b..]);
     let send: Vec<Candidate<'_>> = (behind.iter().rev())
-        .map(|&i| Candidate { node: &ids[i as usize], state: &states[i as usize], from: theirs(i), reference: Ref::Compact(i) })
+        .map(|&i| Candidate {
+            node: &ids[i as usize],
+            state: &states[i as usize],
+            from: theirs(i),
+            reference: Ref::Compact(i),
+        })
         .collect();
     let (mut room, request_room) = ack_room(budget, ahead.len(), send.len(), Some((&members.context, false)));
     let ours = |i: u32| states[i as usize].max_version();
@@ -522,7 +527,8 @@ fn answer_agreed<R: rand_core::Rng + ?Sized>(
         (ahead, 0)
     } else {
         // (gap, tie-break, index)
-        let wanted: Vec<(u64, u64, u32)> = ahead.iter().map(|&i| (theirs(i).0 - ours(i).0, rng.next_u64(), i)).collect();
+        let wanted: Vec<(u64, u64, u32)> =
+            ahead.iter().map(|&i| (theirs(i).0 - ours(i).0, rng.next_u64(), i)).collect();
         let (mut picked, left_out) = pick_requests(wanted, |&i| cost(i), request_room, &mut room);
         picked.sort_unstable();
         ranked = picked;
