@@ -42,6 +42,19 @@ fn round(n: usize) -> (View, Ack) {
     (a, ack)
 }
 
+/// A node neither view knows, whose id sorts among theirs (so within any range
+/// that holds them).
+fn newcomer() -> Delta {
+    Delta {
+        node: NodeId::new("node-0055").unwrap(),
+        generation: Generation(T0),
+        from: Version::ZERO,
+        purged: Version::ZERO,
+        heartbeat: Some(Version(1)),
+        values: Vec::new(),
+    }
+}
+
 #[test]
 fn requests_by_index_get_the_answer_requests_by_id_get() {
     for n in [2, 3, 10, 101] {
@@ -76,16 +89,8 @@ fn requests_by_index_are_left_out_when_the_members_changed() {
     let wanted = received.requests.by_index.len();
     assert!(wanted > 0);
     // a new member, within the context, between the ACK and its answer
-    let newcomer = Delta {
-        node: NodeId::new("node-0055").unwrap(),
-        generation: Generation(T0),
-        from: Version::ZERO,
-        purged: Version::ZERO,
-        heartbeat: Some(Version(1)),
-        values: Vec::new(),
-    };
     let before = a.members_hash();
-    assert!(a.apply(&[newcomer], NOW).ignored.is_empty());
+    assert!(a.apply(&[newcomer()], NOW).ignored.is_empty());
     assert_ne!(a.members_hash(), before);
     let built = build_ack2(&a, &received.requests, budget(), &mut ChaCha8Rng::seed_from_u64(2));
     assert_eq!(built.left_out, wanted, "counted, not answered against other members");
@@ -96,14 +101,7 @@ fn requests_by_index_are_left_out_when_the_members_changed() {
 fn requests_of_an_ack_that_may_change_the_members_are_kept_by_id() {
     let (mut a, mut ack) = round(10);
     // the ACK also brings a node A did not know
-    ack.deltas.push(Delta {
-        node: NodeId::new("node-0055").unwrap(),
-        generation: Generation(T0),
-        from: Version::ZERO,
-        purged: Version::ZERO,
-        heartbeat: Some(Version(1)),
-        values: Vec::new(),
-    });
+    ack.deltas.push(newcomer());
     let received = handle_ack(&a, &ack);
     let wanted = ack.compact.as_ref().unwrap().requests.len();
     assert!(received.requests.by_index.is_empty());
