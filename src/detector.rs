@@ -1,7 +1,7 @@
 //! Phi accrual failure detection: how suspicious is a peer's silence.
 //!
-//! Each monitored peer has an [`ArrivalWindow`]: the last heartbeat time and a
-//! bounded ring of the intervals between heartbeats. `phi` is
+//! Each monitored peer has an [`ArrivalWindow`]: the last heartbeat time and the
+//! sums of a bounded window of the intervals between heartbeats. `phi` is
 //! `-log10(P(a silence this long))` under a model of those intervals, so phi 8
 //! means about one chance in 10^8 that a live peer would be this late. A peer is
 //! convicted when phi exceeds the threshold.
