@@ -130,12 +130,43 @@ pub struct Sim {
     pub traffic: Traffic,
     /// Thread CPU time spent inside Gossiper calls (estimated from a random one
     /// call in [`CPU_SAMPLE`], scaled: reading the thread clock is a system call).
-    pub cpu: Duration,
+    pub cpu: Cpu,
     /// Gossiper calls made.
     pub calls: u64,
     /// Picks the calls whose CPU time is measured: a stream of its own, so that
     /// measuring never changes the simulation.
     sampler: ChaCha8Rng,
+}
+
+/// Thread CPU time inside Gossiper calls, in all and by what the call handled.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Cpu {
+    /// All calls.
+    pub total: Duration,
+    /// By call: timers and local calls (writes, shutdowns, removals), then
+    /// datagrams holding a SYN, an ACK, an ACK2, and any other (echoes,
+    /// shutdowns, sealed or undecodable frames).
+    pub by_call: [Duration; 5],
+}
+
+impl Cpu {
+    /// What was spent since `earlier`.
+    pub fn since(&self, earlier: &Cpu) -> Cpu {
+        let mut by_call = [Duration::ZERO; 5];
+        for (d, (now, then)) in by_call.iter_mut().zip(self.by_call.iter().zip(&earlier.by_call)) {
+            *d = now.saturating_sub(*then);
+        }
+        Cpu { total: self.total.saturating_sub(earlier.total), by_call }
+    }
+}
+
+/// What a call handled, for [`Cpu::by_call`]: 0 for timers and local calls, else
+/// by the kind of message in the datagram (plain frames only).
+fn call_kind(datagram: &[u8]) -> usize {
+    match datagram {
+        [0x52, 0x4d, 1, kind @ 1..=3, ..] => usize::from(*kind),
+        _ => 4,
+    }
 }
 
 /// One call in this many has its CPU time measured.
@@ -181,7 +212,7 @@ impl Sim {
             seed,
             groups: None,
             traffic: Traffic::default(),
-            cpu: Duration::ZERO,
+            cpu: Cpu::default(),
             calls: 0,
             sampler: ChaCha8Rng::seed_from_u64(seed ^ 0xc0ffee),
         };
@@ -301,8 +332,13 @@ impl Sim {
     }
 
     /// Calls a node, timing the call.
-    fn call(&mut self, i: usize, f: impl FnOnce(&mut Gossiper<ChaCha8Rng>, Timestamp) -> Output) -> Option<Output> {
-        self.call_result(i, |g, now| Ok::<_, core::convert::Infallible>(f(g, now)))
+    fn call(
+        &mut self,
+        i: usize,
+        kind: usize,
+        f: impl FnOnce(&mut Gossiper<ChaCha8Rng>, Timestamp) -> Output,
+    ) -> Option<Output> {
+        self.call_result(i, kind, |g, now| Ok::<_, core::convert::Infallible>(f(g, now)))
             .map(|out| out.unwrap_or_else(|never| match never {}))
     }
 
@@ -320,7 +356,7 @@ impl Sim {
                         self.traffic.lost += 1;
                         continue;
                     }
-                    if let Some(out) = self.call(to, |g, now| g.handle_datagram(now, &bytes)) {
+                    if let Some(out) = self.call(to, call_kind(&bytes), |g, now| g.handle_datagram(now, &bytes)) {
                         self.absorb(to, out, tracker);
                     }
                 }
@@ -329,7 +365,7 @@ impl Sim {
                         continue; // a timer the node no longer wants
                     }
                     self.slots[node].scheduled = None;
-                    if let Some(out) = self.call(node, |g, now| g.handle_timeout(now)) {
+                    if let Some(out) = self.call(node, 0, |g, now| g.handle_timeout(now)) {
                         self.absorb(node, out, tracker);
                     }
                 }
@@ -351,7 +387,7 @@ impl Sim {
     ///
     /// If the node refuses the write: a scenario's settings must allow its writes.
     pub fn set(&mut self, i: usize, key: Key, value: Value, tracker: &mut dyn Tracker) {
-        match self.call_result(i, |g, now| g.set(now, key, value)) {
+        match self.call_result(i, 0, |g, now| g.set(now, key, value)) {
             Some(Ok(out)) => self.absorb(i, out, tracker),
             Some(Err(e)) => panic!("node {i} refused a write: {e}"),
             None => {}
@@ -362,6 +398,7 @@ impl Sim {
     fn call_result<E>(
         &mut self,
         i: usize,
+        kind: usize,
         f: impl FnOnce(&mut Gossiper<ChaCha8Rng>, Timestamp) -> Result<Output, E>,
     ) -> Option<Result<Output, E>> {
         let now = self.now;
@@ -370,7 +407,9 @@ impl Sim {
         let t = if measure { thread_cpu() } else { Duration::ZERO };
         let out = f(g, now);
         if measure {
-            self.cpu += thread_cpu().saturating_sub(t) * CPU_SAMPLE;
+            let spent = thread_cpu().saturating_sub(t) * CPU_SAMPLE;
+            self.cpu.total += spent;
+            self.cpu.by_call[kind] += spent;
         }
         self.calls += 1;
         Some(out)
@@ -397,7 +436,7 @@ impl Sim {
 
     /// Node `i` shuts down gracefully.
     pub fn shutdown(&mut self, i: usize, tracker: &mut dyn Tracker) {
-        if let Some(out) = self.call(i, |g, now| g.shutdown(now)) {
+        if let Some(out) = self.call(i, 0, |g, now| g.shutdown(now)) {
             self.absorb(i, out, tracker);
         }
     }
@@ -405,7 +444,7 @@ impl Sim {
     /// Node `by` removes node `node` from the cluster.
     pub fn remove(&mut self, by: usize, node: usize, tracker: &mut dyn Tracker) -> Result<(), rumormill::RemoveError> {
         let id = self.ids[node].clone();
-        match self.call_result(by, |g, now| g.remove(now, &id)) {
+        match self.call_result(by, 0, |g, now| g.remove(now, &id)) {
             Some(Ok(out)) => {
                 self.absorb(by, out, tracker);
                 Ok(())

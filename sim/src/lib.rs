@@ -15,6 +15,6 @@ pub mod plot;
 pub mod report;
 pub mod scenario;
 
-pub use engine::{Network, Sim, Tracker, Traffic};
-pub use report::{Report, RoundStats};
+pub use engine::{Cpu, Network, Sim, Tracker, Traffic};
+pub use report::{CpuByCall, Report, RoundStats};
 pub use scenario::{Params, Scenario, push_pull_curve, push_pull_rounds, run};

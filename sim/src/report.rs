@@ -7,7 +7,7 @@ use core::time::Duration;
 use rumormill::Timestamp;
 use serde::Serialize;
 
-use crate::engine::{Sim, Traffic};
+use crate::engine::{Cpu, Sim, Traffic};
 use crate::scenario::{Params, Scenario, push_pull_rounds};
 
 /// One round of a run.
@@ -72,6 +72,8 @@ pub struct Report {
     pub budget_hits: u64,
     /// Thread CPU time inside the nodes' calls, per node per round (measured phase).
     pub cpu_us_per_node_round: f64,
+    /// The same, by what the calls handled.
+    pub cpu_us_by_call: CpuByCall,
     /// Heap bytes per node at the end (all of a node's state, detector and
     /// bookkeeping), from a counting allocator; absent without it.
     pub state_bytes_per_node: Option<u64>,
@@ -95,6 +97,29 @@ pub struct Report {
     pub per_round: Vec<RoundStats>,
 }
 
+/// CPU per node per round by what the calls handled (see [`crate::Cpu`]), µs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct CpuByCall {
+    /// Timers (rounds, retries) and local calls.
+    pub timer: f64,
+    /// Datagrams holding a SYN (answering it with an ACK).
+    pub syn: f64,
+    /// Datagrams holding an ACK (applying it, answering with an ACK2).
+    pub ack: f64,
+    /// Datagrams holding an ACK2.
+    pub ack2: f64,
+    /// Other datagrams (echoes, shutdowns, sealed or undecodable frames).
+    pub other: f64,
+}
+
+impl CpuByCall {
+    fn new(cpu: &Cpu, node_rounds: f64) -> CpuByCall {
+        let us = |d: Duration| d.as_secs_f64() * 1e6 / node_rounds;
+        let [timer, syn, ack, ack2, other] = cpu.by_call.map(us);
+        CpuByCall { timer, syn, ack, ack2, other }
+    }
+}
+
 impl Report {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn build(
@@ -103,7 +128,7 @@ impl Report {
         converged: bool,
         rounds: f64,
         from: Timestamp,
-        cpu_from: Duration,
+        cpu_from: Cpu,
         traffic_from: &Traffic,
         per_round: &[RoundStats],
         false_convictions: u64,
@@ -113,6 +138,7 @@ impl Report {
         let virtual_ms = sim.now.saturating_since(from).as_millis() as u64;
         let node_rounds = (p.nodes as f64 * (virtual_ms as f64 / sim.config.interval.as_millis() as f64)).max(1.0);
         let bytes_total = t.total_bytes() - traffic_from.total_bytes();
+        let cpu = sim.cpu.since(&cpu_from);
         let running = (0..sim.len()).filter(|&i| sim.running(i)).count().max(1) as u64;
         let budget_hits = (0..sim.len()).filter_map(|i| sim.node(i)).map(|g| g.metrics().budget_hits).sum();
         Report {
@@ -136,7 +162,8 @@ impl Report {
             bytes_other: d(3) + d(4) + d(5),
             max_message_bytes: t.max_message,
             budget_hits,
-            cpu_us_per_node_round: (sim.cpu - cpu_from).as_secs_f64() * 1e6 / node_rounds,
+            cpu_us_per_node_round: cpu.total.as_secs_f64() * 1e6 / node_rounds,
+            cpu_us_by_call: CpuByCall::new(&cpu, node_rounds),
             state_bytes_per_node: crate::memory::live_heap().map(|b| b / running),
             peak_rss_bytes: crate::memory::peak_rss(),
             false_convictions,
@@ -190,6 +217,14 @@ impl Report {
         row("largest message", format!("{} B", self.max_message_bytes));
         row("budget hits", format!("{}", self.budget_hits));
         row("CPU per node per round", format!("{:.1} us", self.cpu_us_per_node_round));
+        let c = &self.cpu_us_by_call;
+        row(
+            "  by call",
+            format!(
+                "timer {:.1}, SYN {:.1}, ACK {:.1}, ACK2 {:.1}, other {:.1} us",
+                c.timer, c.syn, c.ack, c.ack2, c.other
+            ),
+        );
         row("heap per node", self.state_bytes_per_node.map_or("n/a".to_owned(), kib));
         row("peak RSS", opt(self.peak_rss_bytes));
         row("false convictions", format!("{}", self.false_convictions));

@@ -9,7 +9,7 @@ use rumormill::{
     Ack2, ClusterName, Config, Delta, Event, Fanout, Key, Message, NodeId, PhiModel, Timestamp, Value, Version,
 };
 
-use crate::engine::{Network, Sim, Tracker};
+use crate::engine::{Cpu, Network, Sim, Tracker};
 use crate::report::{Report, RoundStats};
 
 /// The scenarios, by name.
@@ -459,7 +459,7 @@ impl Run {
         &mut self,
         ok: bool,
         measured_from: Timestamp,
-        cpu_from: Duration,
+        cpu_from: Cpu,
         traffic_from: &crate::engine::Traffic,
     ) -> Report {
         let disturbed = self.rounds.len() as f64;
@@ -476,7 +476,7 @@ impl Run {
         converged: bool,
         rounds: f64,
         measured_from: Timestamp,
-        cpu_from: Duration,
+        cpu_from: Cpu,
         traffic_from: &crate::engine::Traffic,
     ) -> Report {
         Report::build(

@@ -10,7 +10,7 @@ fn small(scenario: Scenario) -> Params {
 fn deterministic(r: &Report) -> serde_json::Value {
     let mut v = serde_json::to_value(r).unwrap();
     let o = v.as_object_mut().unwrap();
-    for machine in ["cpu_us_per_node_round", "state_bytes_per_node", "peak_rss_bytes", "wall_ms"] {
+    for machine in ["cpu_us_per_node_round", "cpu_us_by_call", "state_bytes_per_node", "peak_rss_bytes", "wall_ms"] {
         o.remove(machine);
     }
     v
@@ -53,4 +53,17 @@ fn messages_stay_within_the_budget_and_loss_is_survived() {
     assert!(r.converged);
     assert!(r.max_message_bytes <= 1400, "{}", r.max_message_bytes);
     assert!(r.lost > 0);
+}
+
+/// The CPU figure splits into what the calls handled: a steady round has timers,
+/// SYNs, ACKs and ACK2s, and the parts add up to the whole.
+#[test]
+fn cpu_splits_by_call() {
+    let r = run(&Params { rounds: 40, ..small(Scenario::Steady) }, false);
+    let c = r.cpu_us_by_call;
+    for (name, part) in [("timer", c.timer), ("syn", c.syn), ("ack", c.ack), ("ack2", c.ack2)] {
+        assert!(part > 0.0, "{name}: {c:?}");
+    }
+    let sum = c.timer + c.syn + c.ack + c.ack2 + c.other;
+    assert!((sum - r.cpu_us_per_node_round).abs() < 1e-6 * r.cpu_us_per_node_round.max(1.0), "{sum} vs {r:?}");
 }
