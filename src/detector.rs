@@ -195,17 +195,18 @@ impl ArrivalWindow {
         u32::from(self.window_less_one) + 1
     }
 
-    /// How many intervals block `i` holds when full: the blocks' sizes add up to
-    /// the window, and a window shorter than `BLOCKS` has blocks of one interval
-    /// (and no others). (No division by a variable: this runs for every
-    /// heartbeat of every peer.)
+    /// How many blocks the window has: `BLOCKS`, or one per interval for a
+    /// window shorter than that.
+    fn blocks(&self) -> u32 {
+        self.window().min(BLOCKS as u32)
+    }
+
+    /// How many intervals block `i` (of [`ArrivalWindow::blocks`]) holds when
+    /// full: the blocks' sizes add up to the window. (No division by a variable:
+    /// this runs for every heartbeat of every peer.)
     fn block_size(&self, i: usize) -> u32 {
-        let (window, i) = (self.window(), i as u32);
-        if window < BLOCKS as u32 {
-            u32::from(i < window)
-        } else {
-            window / BLOCKS as u32 + u32::from(i < window % BLOCKS as u32)
-        }
+        let window = self.window();
+        if window < BLOCKS as u32 { 1 } else { window / BLOCKS as u32 + u32::from((i as u32) < window % BLOCKS as u32) }
     }
 
     fn push(&mut self, interval: u16) {
@@ -213,8 +214,7 @@ impl ArrivalWindow {
         if u32::from(self.filling) == self.block_size(i) {
             // the block is full: move on to the next, whose intervals are the
             // oldest (when the window is full; before that it is empty)
-            let blocks = self.window().min(BLOCKS as u32) as usize;
-            i = if i + 1 == blocks { 0 } else { i + 1 };
+            i = if i + 1 == self.blocks() as usize { 0 } else { i + 1 };
             self.wrapped |= i == 0;
             self.sums[i] = 0;
             self.squares[i] = 0;

@@ -280,6 +280,17 @@ impl<'a> Members<'a> {
             .collect()
     }
 
+    /// The max version a compact page's sender holds of member `i`, from the
+    /// page's 16-bit `versions`, restored against ours.
+    pub(crate) fn restored_at(&self, versions: &[u16], i: usize) -> Version {
+        restore(versions[i], self.states[i].max_version())
+    }
+
+    /// [`Members::restored_at`] of every member, in order.
+    pub(crate) fn restored<'s>(&'s self, versions: &'s [u16]) -> impl Iterator<Item = Version> + 's {
+        (0..self.states.len().min(versions.len())).map(|i| self.restored_at(versions, i))
+    }
+
     /// Index of `node` among the members.
     pub(crate) fn index_of(&self, node: &NodeId) -> Option<u32> {
         self.ids.binary_search(node).ok().map(|i| i as u32)
@@ -319,7 +330,7 @@ fn restore_by_candidates(low: u16, reference: Version) -> Version {
 
 /// Resolves a compact page: this view's members of its context, verified by their
 /// hash, and the page's versions by their check. The max version the sender
-/// holds of member `i` is `restore(c.versions[i], members.states[i].max_version())`.
+/// holds of member `i` is `members.restored_at(&c.versions, i)`.
 /// (The versions are restored again where they are used rather than kept: a
 /// restore is a few instructions, a list of them an allocation.)
 pub(crate) fn resolve_compact<'v>(view: &'v View, c: &CompactDigest) -> Result<Members<'v>, ContextError> {
@@ -327,7 +338,7 @@ pub(crate) fn resolve_compact<'v>(view: &'v View, c: &CompactDigest) -> Result<M
     if members.states.len() != c.versions.len() {
         return Err(ContextError::BadIndex);
     }
-    let entries = members.states.iter().zip(&c.versions).map(|(s, low)| (restore(*low, s.max_version()), s.purged()));
+    let entries = members.restored(&c.versions).zip(members.states).map(|(v, s)| (v, s.purged()));
     if digest_check(c.context.members, entries) != c.check {
         return Err(ContextError::CheckFailed);
     }

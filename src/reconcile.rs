@@ -218,7 +218,7 @@ where
         // here too so that tests can hold that to the general path)
         DigestPage::Compact(c) => {
             let members = resolve_compact(view, c)?;
-            let versions = (members.states.iter().zip(&c.versions)).map(|(s, low)| restore(*low, s.max_version()));
+            let versions = members.restored(&c.versions);
             let entries = (members.ids.iter().zip(members.states))
                 .zip(versions)
                 .enumerate()
@@ -489,7 +489,7 @@ fn answer_agreed<R: rand_core::Rng + ?Sized>(
     let (ids, states) = (members.ids, members.states);
     let n = states.len().min(versions.len());
     // the sender's max version of member `i` (the page's check passed)
-    let theirs = |i: u32| restore(versions[i as usize], states[i as usize].max_version());
+    let theirs = |i: u32| members.restored_at(versions, i as usize);
     // Which members they are ahead on (listed from the front) and which behind
     // (from the back), without a branch per member: in a converged cluster it is
     // a coin toss for each, and mispredicting half of them was a tenth of this
@@ -685,21 +685,21 @@ struct Restored {
 
 impl Restored {
     /// Moves the deltas to `deltas` and the beats to `beats` (if given).
-    fn into(mut self, deltas: &mut Vec<Delta>, beats: Option<&mut Beats>) {
-        if deltas.is_empty() {
-            *deltas = self.deltas;
-        } else {
-            deltas.append(&mut self.deltas);
-        }
-        // (moved whole when there is nothing to add to: a copy into a new list
-        // was an allocation per message)
+    fn into(self, deltas: &mut Vec<Delta>, beats: Option<&mut Beats>) {
+        append(deltas, self.deltas);
         if let Some(b) = beats {
-            if b.list.is_empty() {
-                b.list = self.beats;
-            } else {
-                b.list.append(&mut self.beats);
-            }
+            append(&mut b.list, self.beats);
         }
+    }
+}
+
+/// Appends `more` to `list`, moving it whole when `list` is empty (a copy into a
+/// new list was an allocation per message).
+fn append<T>(list: &mut Vec<T>, mut more: Vec<T>) {
+    if list.is_empty() {
+        *list = more;
+    } else {
+        list.append(&mut more);
     }
 }
 
