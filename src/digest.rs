@@ -93,8 +93,8 @@ pub struct BuiltSyn {
 /// many nodes as fit the budget. Calling it again with the returned `next` walks
 /// the whole view: with `N` nodes, a page overhead `H` (header, page tag, two range
 /// bounds, a count and, for compact pages, two hashes) and entries of at most `E`
-/// bytes (2 for compact pages), a walk takes at most `ceil(N / floor((budget - H) /
-/// E))` pages. Keep one walk per [`PageForm`]: a compact page that covers everything
+/// bytes (17 bits for compact pages: 2 bytes and a quiet bit), a walk takes at
+/// most `ceil(N / floor((budget - H) / E))` pages. Keep one walk per [`PageForm`]: a compact page that covers everything
 /// would otherwise send the full walk back to its start.
 ///
 /// Fails only if not even one node's entry fits.
@@ -114,12 +114,16 @@ pub fn build_syn(view: &View, budget: Budget, start: Option<&NodeId>, form: Page
     let mut entries = 0usize;
     let mut used = 0usize;
     let mut end: Option<NodeId> = None;
-    // Compact entries are 2 bytes: when the whole tail fits even with the longest
-    // end bound (an id is at most 255 bytes), every step of the walk below would
-    // fit too, so the page takes it without reading each id (the usual case once
-    // a cluster has converged).
+    // a compact page's quiet bits for `n` members
+    let bits = |n: usize| if form == PageForm::Compact { n.div_ceil(8) } else { 0 };
+    // Compact entries are 2 bytes and a bit: when the whole tail fits even with
+    // the longest end bound (an id is at most 255 bytes), every step of the walk
+    // below would fit too, so the page takes it without reading each id (the
+    // usual case once a cluster has converged).
     let tail_len = view.nodes().range(&tail).0.len();
-    if form == PageForm::Compact && fixed + 256 + varint_len(tail_len as u64) + 2 * tail_len <= budget.body() {
+    if form == PageForm::Compact
+        && fixed + 256 + varint_len(tail_len as u64) + 2 * tail_len + bits(tail_len) <= budget.body()
+    {
         entries = tail_len;
     } else {
         let mut iter = view.range(&tail).peekable();
@@ -130,7 +134,7 @@ pub fn build_syn(view: &View, budget: Budget, start: Option<&NodeId>, form: Page
                 PageForm::Hashed => 4 + varint_len(state.max_version().0) + varint_len(state.purged().0),
             };
             let next_end_len = iter.peek().map_or(1, |(next, _)| node_id_len(next));
-            let total = fixed + next_end_len + varint_len(entries as u64 + 1) + used + entry;
+            let total = fixed + next_end_len + varint_len(entries as u64 + 1) + used + entry + bits(entries + 1);
             if total > budget.body() {
                 if entries == 0 {
                     return Err(BudgetError::PageTooSmall { body: budget.body(), needed: total });
@@ -189,7 +193,11 @@ fn compact_digest(view: &View, range: NodeRange) -> CompactDigest {
     let states = list.1;
     let check = digest_check(members, states.iter().map(|s| (s.max_version(), s.purged())));
     let versions = states.iter().map(|s| s.max_version().0 as u16).collect();
-    CompactDigest { context: Context { range, members }, check, versions }
+    let mut quiet = alloc::vec![0u8; states.len().div_ceil(8)];
+    for (i, s) in states.iter().enumerate() {
+        quiet[i / 8] |= u8::from(s.is_quiet()) << (i % 8);
+    }
+    CompactDigest { context: Context { range, members }, check, versions, quiet }
 }
 
 /// A node's fingerprint in a hashed page with this salt.

@@ -171,6 +171,13 @@ impl EndpointState {
         self.values_max
     }
 
+    /// Whether it is quiet (see [`CompactDigest::is_quiet`](crate::CompactDigest::is_quiet)):
+    /// its heartbeat is its max version and no value is among its last
+    /// [`QUIET_RUN`](crate::QUIET_RUN) versions.
+    pub(crate) fn is_quiet(&self) -> bool {
+        self.heartbeat == self.max_version && self.values_max.0.saturating_add(crate::QUIET_RUN) <= self.max_version.0
+    }
+
     /// How many fields [`EndpointState::fields_after`] would return.
     pub(crate) fn count_after(&self, from: Version) -> usize {
         let sendable = |v: Version| v > from && v <= self.max_version;

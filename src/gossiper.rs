@@ -15,14 +15,14 @@ use peer::{Echoing, Peer, Quiet, Survey, verdict};
 
 use crate::entries::SortedMap;
 use crate::event::{Event, Output, Transmit};
-use crate::reconcile::{Beat, Beats, resolve_ack, resolve_ack2};
+use crate::reconcile::{Beat, Beats, answer_syn, resolve_ack, resolve_ack2};
 use crate::removal::{self, Removal};
 use crate::selection::{self, Candidates, Walk};
 use crate::snapshot::{Liveness, Member, Snapshot};
 use crate::{
     ArrivalWindow, Budget, Change, Codec, Config, ConfigError, DecodeError, Delta, DigestPage, EndpointState, Envelope,
     Generation, Header, Ignored, Key, Message, Metrics, NodeId, PageForm, Status, Syn, Timestamp, Value, Version, View,
-    WriteError, build_ack2, build_syn, handle_ack, handle_syn,
+    WriteError, build_ack2, build_syn, handle_ack,
 };
 
 /// Exchanges in flight with one peer, whether or not its state is known.
@@ -925,8 +925,13 @@ impl<R: rand_core::Rng> Gossiper<R> {
         match env.message {
             Message::Syn(mut syn) => {
                 self.filter_page(&mut syn);
-                let built = handle_syn(&self.view, &syn, self.budget(), &mut self.rng);
+                // heartbeats of quiet members we are just behind on come from the
+                // page itself: no request, no ACK2 delta
+                let mut beats = Beats::default();
+                let built = answer_syn(&self.view, &syn, self.budget(), &mut self.rng, Some(&mut beats));
                 self.note_built(built.left_out, built.context_error.is_some());
+                self.metrics.heartbeats_taken += beats.list.len() as u64;
+                let wake = self.apply_beats(now, &beats);
                 // at most max_nodes exchanges tracked: a flood of sender ids cannot
                 // grow memory; an untracked exchange's ACK2 is refused as unsolicited
                 if self.inflight.len() < self.config.limits.max_nodes || self.inflight.contains_key(&from) {
@@ -938,6 +943,9 @@ impl<R: rand_core::Rng> Gossiper<R> {
                     self.metrics.inflight_full += 1;
                 }
                 self.send(&from, Message::Ack(built.message), transmits);
+                for node in wake {
+                    self.mark_alive(now, &node, transmits);
+                }
             }
             Message::Ack(ack) => {
                 // an ACK must answer a SYN of ours still in flight (the reference only

@@ -117,7 +117,7 @@ pub use key::{Key, MAX_KEY_LEN};
 pub use merge::{Applied, Change, Ignored, Merge};
 pub use message::{
     Ack, Ack2, ClusterName, CompactAck, CompactDeltas, CompactDigest, Context, Delta, Digest, DigestPage, Echo,
-    Envelope, HashedDigest, Header, Message, Syn,
+    Envelope, HashedDigest, Header, Message, QUIET_RUN, Syn,
 };
 pub use metrics::Metrics;
 pub use range::NodeRange;

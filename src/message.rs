@@ -61,6 +61,25 @@
 //! whose decoding fails the check, says so ([`Ack::resend`]) and the sender
 //! answers with full pages.
 //!
+//! A compact page also marks each member that is *quiet*: its heartbeat is its
+//! max version and none of its values is among its last [`QUIET_RUN`] versions.
+//! In a steady cluster that is nearly every member, and a receiver behind on one
+//! by at most `QUIET_RUN` versions misses only its heartbeat. A
+//! [`Gossiper`](crate::Gossiper) takes that heartbeat from the page instead of
+//! requesting it, so the round carries no request and no ACK2 delta for it:
+//!
+//! ```text
+//!   A                                                  B
+//!   |-- SYN: compact page (16-bit versions, quiet bits) -->|
+//!   |        B behind on a quiet member by <= QUIET_RUN:  |
+//!   |        B raises its heartbeat from the page (no request)
+//!   |<-------------- ACK: requests for the rest + deltas -|
+//!   |-- ACK2: deltas for those requests ----------------->|
+//! ```
+//!
+//! The pure [`handle_syn`](crate::handle_syn) takes nothing from the page and
+//! requests as before: taking is an optimisation a receiver may skip.
+//!
 //! Where members differ (a cluster starting, nodes joining), a [`HashedDigest`]
 //! names each node by a 32-bit fingerprint of its id and generation, about 7 bytes
 //! per node where a full digest takes 30 or more, so a 1,400-byte page covers
@@ -280,7 +299,14 @@ pub struct CompactDigest {
     /// The low 16 bits of each member's max version. The receiver restores each one
     /// as the value with these low bits nearest to its own max version.
     pub(crate) versions: Vec<u16>,
+    /// One bit per member (member `i` is bit `i % 8` of byte `i / 8`): set when
+    /// the member is quiet (see [`CompactDigest::is_quiet`]).
+    pub(crate) quiet: Vec<u8>,
 }
+
+/// How many of a quiet member's latest versions are its heartbeat's alone (see
+/// [`CompactDigest::is_quiet`]).
+pub const QUIET_RUN: u64 = 8;
 
 impl CompactDigest {
     /// The members this page speaks for.
@@ -296,6 +322,31 @@ impl CompactDigest {
     /// Whether it describes no member.
     pub fn is_empty(&self) -> bool {
         self.versions.is_empty()
+    }
+
+    /// Whether member `i` is quiet at the sender: its max version is its
+    /// heartbeat, and no value of it is newer than its max version less
+    /// [`QUIET_RUN`]. A receiver that holds the member at a version `v` with
+    /// `max - QUIET_RUN <= v < max` (and at least its purge floor) then misses
+    /// only its heartbeat.
+    ///
+    /// ```
+    /// use rumormill::{Budget, DigestPage, Generation, Key, NodeId, PageForm, QUIET_RUN, View, build_syn};
+    /// let mut view = View::new(NodeId::new("a")?, Generation(1_700_000_000));
+    /// view.set_local(Key::STATUS, "NORMAL")?;
+    /// let page = |view: &View| match build_syn(view, Budget::unlimited(), None, PageForm::Compact).unwrap().syn.page {
+    ///     DigestPage::Compact(c) => c,
+    ///     _ => unreachable!(),
+    /// };
+    /// assert!(!page(&view).is_quiet(0));
+    /// for _ in 0..QUIET_RUN {
+    ///     view.beat()?;
+    /// }
+    /// assert!(page(&view).is_quiet(0));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn is_quiet(&self, i: usize) -> bool {
+        self.quiet.get(i / 8).is_some_and(|byte| byte >> (i % 8) & 1 == 1)
     }
 }
 

@@ -33,6 +33,10 @@ pub struct Metrics {
     pub budget_hits: u64,
     /// Compact parts that could not be used (members differ, or the check failed).
     pub context_errors: u64,
+    /// Heartbeats taken from compact SYN pages (quiet members this node was just
+    /// behind on, see [`CompactDigest::is_quiet`](crate::CompactDigest::is_quiet))
+    /// instead of requested.
+    pub heartbeats_taken: u64,
     /// Deltas not applied, by reason: own state, future generation, older
     /// generation, not contiguous, below purge floor, limits, malformed.
     pub ignored_deltas: [u64; 7],

@@ -23,8 +23,8 @@ use crate::hash::Hasher64x4;
 use crate::message::{CompactField, CompactRequest, Offset};
 use crate::wire::{context_len, digest_len, varint_len};
 use crate::{
-    Ack, Ack2, Budget, CompactAck, CompactDelta, CompactDeltas, Context, Delta, Digest, DigestPage, EndpointState,
-    HashedDigest, NodeId, NodeRange, Syn, Version, VersionedValue, View,
+    Ack, Ack2, Budget, CompactAck, CompactDelta, CompactDeltas, CompactDigest, Context, Delta, Digest, DigestPage,
+    EndpointState, HashedDigest, NodeId, NodeRange, QUIET_RUN, Syn, Version, VersionedValue, View,
 };
 
 /// A message built within a budget.
@@ -307,10 +307,33 @@ where
 ///
 /// Requests take at most half the budget when there are deltas to send; deltas
 /// fill the rest, scuttle-depth first, each node's fields in version order.
+///
+/// It takes nothing from the page: a member the page marks quiet is requested
+/// like any other (a [`Gossiper`](crate::Gossiper) takes its heartbeat instead,
+/// see [`CompactDigest::is_quiet`](crate::CompactDigest::is_quiet)).
 pub fn handle_syn<R: rand_core::Rng + ?Sized>(view: &View, syn: &Syn, budget: Budget, rng: &mut R) -> Built<Ack> {
+    answer_syn(view, syn, budget, rng, None)
+}
+
+/// [`handle_syn`], taking into `beats` (if given) the heartbeats of the quiet
+/// members of a compact page this view is behind on by at most [`QUIET_RUN`]
+/// versions (the local node's aside): they are not requested.
+pub(crate) fn answer_syn<R: rand_core::Rng + ?Sized>(
+    view: &View,
+    syn: &Syn,
+    budget: Budget,
+    rng: &mut R,
+    mut beats: Option<&mut Beats>,
+) -> Built<Ack> {
+    if let Some(b) = beats.as_deref_mut() {
+        b.revision = view.revision();
+    }
     if let DigestPage::Compact(c) = &syn.page {
         return match resolve_compact(view, c) {
-            Ok(members) => answer_agreed(members, &c.versions, budget, rng),
+            Ok(members) => {
+                let take = beats.map(|b| (b, members.index_of(view.local_id())));
+                answer_agreed(members, c, budget, rng, take)
+            }
             Err(e) => {
                 let ack = Ack { resend: Some(c.context.range.clone()), ..Ack::default() };
                 Built { message: ack, left_out: 0, context_error: Some(e) }
@@ -482,11 +505,12 @@ fn pick_requests<W>(
 /// so each member is requested, sent from the sender's max version, or skipped.
 fn answer_agreed<R: rand_core::Rng + ?Sized>(
     members: Members<'_>,
-    versions: &[u16],
+    page: &CompactDigest,
     budget: Budget,
     rng: &mut R,
+    take: Option<(&mut Beats, Option<u32>)>,
 ) -> Built<Ack> {
-    let (ids, states) = (members.ids, members.states);
+    let (ids, states, versions) = (members.ids, members.states, &page.versions[..]);
     let n = states.len().min(versions.len());
     // the sender's max version of member `i` (the page's check passed)
     let theirs = |i: u32| members.restored_at(versions, i as usize);
@@ -502,6 +526,9 @@ fn answer_agreed<R: rand_core::Rng + ?Sized>(
         split[n - 1 - b] = i;
         a += usize::from(theirs > ours);
         b += usize::from(theirs < ours);
+    }
+    if let Some((beats, local)) = take {
+        a = take_quiet(&mut split[..a], &members, page, local, beats);
     }
     let (ahead, behind) = (&split[..a], &split[n - b..]);
     let send: Vec<Candidate<'_>> = (behind.iter().rev())
@@ -543,6 +570,44 @@ fn answer_agreed<R: rand_core::Rng + ?Sized>(
     let compact = CompactAck { context: members.context, check, requests, deltas: filled.compact, whole: None };
     let ack = Ack { requests: Vec::new(), deltas: filled.full, compact: Some(compact), resend: None };
     Built { message: ack, left_out, context_error: None }
+}
+
+/// Moves the heartbeats of the quiet members among `ahead` (members the page's
+/// sender is ahead on) that this view misses nothing else of into `beats`, and
+/// keeps the others at the front of `ahead`. Returns how many are kept.
+///
+/// This view holds member `i` at `ours`, the sender at `theirs > ours`, and both
+/// at the same generation and purge floor (the page's members hash and check
+/// passed, so a request would be answered from `ours`). A quiet member has no
+/// value above `theirs - QUIET_RUN`; when `ours` is at least that, the sender's
+/// fields newer than `ours` are its heartbeat alone: the delta a request would
+/// bring is exactly this beat. (A member held at version 0 is requested: a
+/// delta from 0 stands for a whole state.)
+fn take_quiet(
+    ahead: &mut [u32],
+    members: &Members<'_>,
+    page: &CompactDigest,
+    local: Option<u32>,
+    beats: &mut Beats,
+) -> usize {
+    let mut kept = 0;
+    beats.list.reserve(ahead.len());
+    for k in 0..ahead.len() {
+        let i = ahead[k];
+        let state = &members.states[i as usize];
+        let (ours, theirs) = (state.max_version(), members.restored_at(&page.versions, i as usize));
+        let taken = page.is_quiet(i as usize)
+            && Some(i) != local
+            && ours.0 >= 1
+            && ours.0.saturating_add(QUIET_RUN) >= theirs.0;
+        if taken {
+            beats.list.push(Beat { position: members.offset + i as usize, heartbeat: theirs });
+        } else {
+            ahead[kept] = i;
+            kept += 1;
+        }
+    }
+    kept
 }
 
 /// A request of an ACK in the making.
@@ -655,7 +720,7 @@ pub(crate) struct Beat {
     pub(crate) heartbeat: Version,
 }
 
-/// Beats split off an ACK or ACK2, with the revision of the view they were
+/// Beats split off an ACK or ACK2 or taken from a SYN, with the revision of the view they were
 /// resolved against (their positions hold only for it).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Beats {
@@ -839,16 +904,18 @@ struct ResolvedAck<'v> {
 /// at an older generation than `g` is skipped and one we know at a newer one is
 /// sent whole; otherwise we send our fields newer than `v` (from 0 if the
 /// requester is stale against our purge floor). An empty ACK2 is still an ACK2.
+/// It has a compact part only if some requests came compact.
 pub fn build_ack2<R: rand_core::Rng + ?Sized>(
     view: &View,
     requests: &Requests,
     budget: Budget,
     rng: &mut R,
 ) -> Built<Ack2> {
-    // Answer compactly only if our members of the context are still what they were.
-    let members = requests
-        .context
-        .as_ref()
+    // Answer compactly only if our members of the context are still what they were
+    // (and not at all when nothing was asked compactly: an empty compact part is
+    // 19 bytes of nothing, in most ACK2s of a steady cluster).
+    let compact_asked = !requests.indices.is_empty() || !requests.by_index.is_empty();
+    let members = (requests.context.as_ref().filter(|_| compact_asked))
         .map(|c| Members::current(view, &c.range))
         .filter(|m| requests.context.as_ref().is_some_and(|c| c.members == m.context.members));
     let mut send = Vec::with_capacity(requests.len());
@@ -948,5 +1015,7 @@ mod hashed_tests;
 mod agreed_tests;
 #[cfg(test)]
 mod beat_tests;
+#[cfg(test)]
+mod quiet_tests;
 #[cfg(test)]
 mod request_tests;

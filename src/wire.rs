@@ -170,7 +170,8 @@ pub(crate) fn page_len(p: &DigestPage) -> usize {
         DigestPage::Listed(ds) => list_len(ds, digest_len),
         DigestPage::Range { range, digests } => range_len(range) + list_len(digests, digest_len),
         DigestPage::Compact(c) => {
-            context_len(&c.context) + 8 + varint_len(c.versions.len() as u64) + 2 * c.versions.len()
+            let n = c.versions.len();
+            context_len(&c.context) + 8 + varint_len(n as u64) + 2 * n + n.div_ceil(8)
         }
         DigestPage::Hashed(h) => {
             hashed_fixed_len(&h.context, h.entries.len()) + h.entries.iter().map(hashed_entry_len).sum::<usize>()
@@ -436,6 +437,13 @@ fn put_page(out: &mut Vec<u8>, p: &DigestPage) {
             for v in &c.versions {
                 out.extend_from_slice(&v.to_le_bytes());
             }
+            // exactly one bit per member, whatever the struct holds
+            let n = c.versions.len();
+            out.extend((0..n.div_ceil(8)).map(|b| {
+                let byte = c.quiet.get(b).copied().unwrap_or(0);
+                let used = n - 8 * b;
+                if used >= 8 { byte } else { byte & ((1u8 << used) - 1) }
+            }));
         }
         DigestPage::Hashed(h) => {
             out.push(PAGE_HASHED);
@@ -849,7 +857,16 @@ impl<'a> Reader<'a> {
                 let n = self.count(2)?;
                 // (`count` checked the bytes are there: one slice, not n reads)
                 let versions = self.take(2 * n)?.chunks_exact(2).map(|b| u16::from_le_bytes([b[0], b[1]])).collect();
-                Ok(DigestPage::Compact(CompactDigest { context, check, versions }))
+                let at = self.pos;
+                let quiet = self.take(n.div_ceil(8))?.to_vec();
+                // bits past the last member are 0 (canonical form)
+                if let Some(&last) = quiet.last()
+                    && n % 8 != 0
+                    && last >> (n % 8) != 0
+                {
+                    return Err(DecodeError::BadFlags { flags: last, at: at + quiet.len() - 1 });
+                }
+                Ok(DigestPage::Compact(CompactDigest { context, check, versions, quiet }))
             }
             PAGE_HASHED => {
                 let context = self.context()?;

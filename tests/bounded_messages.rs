@@ -69,14 +69,19 @@ fn page_walks_cover_every_node_within_the_bound_and_fit_the_budget() {
             // holds at least as many entries as fit in the rest
             let longest_id = v.iter().map(|(id, _)| id.as_bytes().len()).max().unwrap();
             let overhead = rumormill::header_len(&header(&v)) + 1 + 2 * (1 + longest_id) + 3 + 16;
+            // (in bits: a compact entry is 2 bytes and a quiet bit)
             let largest_entry = match form {
-                PageForm::Full => v.iter().map(|(id, s)| size_of_digest(&s.digest(id))).max().unwrap(),
-                PageForm::Compact => 2,
+                PageForm::Full => 8 * v.iter().map(|(id, s)| size_of_digest(&s.digest(id))).max().unwrap(),
+                PageForm::Compact => 17,
                 PageForm::Hashed => {
-                    v.iter().map(|(_, s)| 4 + varint_len(s.max_version().0) + varint_len(s.purged().0)).max().unwrap()
+                    8 * v
+                        .iter()
+                        .map(|(_, s)| 4 + varint_len(s.max_version().0) + varint_len(s.purged().0))
+                        .max()
+                        .unwrap()
                 }
             };
-            let per_page = (budget - overhead) / largest_entry;
+            let per_page = 8 * (budget - overhead) / largest_entry;
             let bound = n.div_ceil(per_page);
             let mut start = None;
             let mut seen = std::collections::BTreeSet::new();

@@ -40,6 +40,32 @@ fn cold_start_from_one_seed() {
     }
 }
 
+/// Once a cluster is steady, nearly every heartbeat a node is behind on comes
+/// with the compact SYN itself (quiet members): ACKs carry few requests and
+/// ACK2s little, while every node keeps seeing every other up.
+#[test]
+fn steady_rounds_take_heartbeats_from_the_syn() {
+    let mut c = start(16, &[0], 3);
+    c.run_while_not(secs(60), everyone_up).expect("16 nodes converge");
+    // past the last value change by more than QUIET_RUN rounds
+    c.run_for(secs(12));
+    let sum =
+        |c: &Cluster, f: &dyn Fn(&rumormill::Metrics) -> u64| (0..16).map(|i| f(c.node(i).metrics())).sum::<u64>();
+    let before = (sum(&c, &|m| m.heartbeats_taken), sum(&c, &|m| m.sent_bytes[2]), sum(&c, &|m| m.sent[2]));
+    c.run_for(secs(30));
+    let taken = sum(&c, &|m| m.heartbeats_taken) - before.0;
+    let (ack2_bytes, ack2s) = (sum(&c, &|m| m.sent_bytes[2]) - before.1, sum(&c, &|m| m.sent[2]) - before.2);
+    println!("30 s of 16 steady nodes: {taken} heartbeats taken, {ack2s} ACK2s of {ack2_bytes} bytes");
+    // 16 nodes, ~30 rounds each, each SYN's receiver behind on some of 16 members
+    assert!(taken > 16 * 30, "{taken} heartbeats taken");
+    // an ACK2 that answers no request is its header and two bytes
+    assert!(ack2_bytes < ack2s * 30, "{ack2s} ACK2s of {ack2_bytes} bytes");
+    assert!(everyone_up(&c));
+    for i in 0..16 {
+        assert_eq!(c.count(i, |e| matches!(e, Event::Dead { .. })), 0, "no false convictions");
+    }
+}
+
 /// A crashed node is convicted by each observer at the first status check after
 /// its detector's phi crosses the threshold, counting from the last heartbeat of the
 /// node that reached that observer (possibly relayed after the crash), and everyone

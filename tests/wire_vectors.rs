@@ -612,6 +612,19 @@ fn bad_flags() {
         |flags: &str| msg(ACK2, &format!("00 01 00 00 {} {} 01 00 {flags} 00", "00".repeat(8), "00".repeat(8)));
     assert_eq!(decode(&compact("20")), Err(DecodeError::BadFlags { flags: 0x20, at: 34 }));
     assert_eq!(decode(&compact("08")), Err(DecodeError::BadFlags { flags: 0x08, at: 34 }));
+    // a compact page's quiet bits past its last member (3 members: bits at 38;
+    // 9 members: two bytes, the second at 51)
+    let page = |n: usize, bits: &str| {
+        msg(SYN, &format!("02 00 00 {} {} {n:02x} {} {bits}", "00".repeat(8), "00".repeat(8), "00 00 ".repeat(n)))
+    };
+    assert!(decode(&page(3, "07")).is_ok());
+    assert_eq!(decode(&page(3, "08")), Err(DecodeError::BadFlags { flags: 0x08, at: 38 }));
+    assert_eq!(decode(&page(3, "ff")), Err(DecodeError::BadFlags { flags: 0xff, at: 38 }));
+    assert!(decode(&page(8, "ff")).is_ok());
+    assert!(decode(&page(9, "ff 01")).is_ok());
+    assert_eq!(decode(&page(9, "ff 02")), Err(DecodeError::BadFlags { flags: 0x02, at: 51 }));
+    // and they must be there
+    assert!(matches!(decode(&page(9, "ff")), Err(DecodeError::Truncated { .. })));
 }
 
 #[test]

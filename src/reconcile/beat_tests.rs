@@ -33,6 +33,15 @@ impl History {
         History { node, writes }
     }
 
+    /// [`History::random`] followed by up to 23 heartbeats: the owner is quiet
+    /// now and then (see [`CompactDigest::is_quiet`]).
+    pub(super) fn quiet_tailed(node: NodeId, rng: &mut ChaCha8Rng) -> History {
+        let mut h = History::random(node, rng);
+        let tail = rng.next_u32() % 24;
+        h.writes.extend((0..tail).map(|_| None));
+        h
+    }
+
     /// The owner's state up to version `upto`, with purge floor `purged`, as one
     /// delta from the beginning.
     fn state(&self, upto: usize, purged: u64) -> Delta {
