@@ -299,6 +299,11 @@ impl<'a> Members<'a> {
         (0..self.states.len().min(versions.len())).map(|i| self.restored_at(versions, i))
     }
 
+    /// Index among the members of the view's node at `position`.
+    pub(crate) fn index_at(&self, position: usize) -> Option<u32> {
+        position.checked_sub(self.offset).filter(|&i| i < self.states.len()).map(|i| i as u32)
+    }
+
     /// Index of `node` among the members.
     pub(crate) fn index_of(&self, node: &NodeId) -> Option<u32> {
         self.ids.binary_search(node).ok().map(|i| i as u32)

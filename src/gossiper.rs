@@ -1172,7 +1172,7 @@ impl<R: rand_core::Rng> Gossiper<R> {
         };
         // peers are the view's nodes but the local one: a node's peer sits at its
         // position, or one before it past the local node
-        let local = self.view.nodes().find(self.view.local_id()).unwrap_or_else(|i| i);
+        let local = self.view.local_position();
         let lined_up = self.peers_line_up();
         let mut cursor = 0;
         let mut ignored = Vec::new();

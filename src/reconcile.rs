@@ -331,7 +331,7 @@ pub(crate) fn answer_syn<R: rand_core::Rng + ?Sized>(
     if let DigestPage::Compact(c) = &syn.page {
         return match resolve_compact(view, c) {
             Ok(members) => {
-                let take = beats.map(|b| (b, members.index_of(view.local_id())));
+                let take = beats.map(|b| (b, members.index_at(view.local_position())));
                 answer_agreed(members, c, budget, rng, take)
             }
             Err(e) => {
@@ -769,12 +769,13 @@ fn append<T>(list: &mut Vec<T>, mut more: Vec<T>) {
 }
 
 /// Restores compact deltas against this view's states of their members, with
-/// the beats of members other than `local` split off if `local` is given. Each
+/// the beats of members other than the local node split off if `local` (its
+/// position in the view) is given. Each
 /// delta's member and `from` go to `check`.
 fn restore_deltas(
     members: &Members<'_>,
     deltas: &[CompactDelta],
-    local: Option<&NodeId>,
+    local: Option<usize>,
     check: &mut Check,
 ) -> Result<Restored, ContextError> {
     let mut out = Restored {
@@ -782,7 +783,7 @@ fn restore_deltas(
         beats: Vec::with_capacity(if local.is_some() { deltas.len() } else { 0 }),
     };
     // by index: comparing each member's id with ours read a cold line per delta
-    let local_index = local.map(|local| members.index_of(local));
+    let local_index = local.map(|position| members.index_at(position));
     for d in deltas {
         let (node, state) = members.get(d.index)?;
         let from = match d.from {
@@ -821,7 +822,7 @@ pub(crate) fn resolve_ack(view: &View, ack: &Ack, mut beats: Option<&mut Beats>)
         b.revision = view.revision();
     }
     if let Some(c) = &ack.compact {
-        let local = beats.is_some().then(|| view.local_id());
+        let local = beats.is_some().then(|| view.local_position());
         match resolve_compact_ack(view, c, local) {
             Ok(ResolvedAck { members, wants, by_id, restored }) => {
                 // heartbeats of members cannot change the members (values could:
@@ -848,11 +849,12 @@ pub(crate) fn resolve_ack(view: &View, ack: &Ack, mut beats: Option<&mut Beats>)
 }
 
 /// Resolves the compact part of an ACK: its requests and its restored deltas
-/// (beats split off if `local` is given).
+/// (beats split off if `local`, the local node's position in the view, is
+/// given).
 fn resolve_compact_ack<'v>(
     view: &'v View,
     c: &CompactAck,
-    local: Option<&NodeId>,
+    local: Option<usize>,
 ) -> Result<ResolvedAck<'v>, ContextError> {
     let members = Members::verify(view, &c.context)?;
     let hashed = c.whole.is_some();
@@ -991,7 +993,7 @@ pub(crate) fn resolve_ack2(view: &View, ack2: &Ack2, mut beats: Option<&mut Beat
         b.revision = view.revision();
     }
     if let Some(c) = &ack2.compact {
-        let local = beats.is_some().then(|| view.local_id());
+        let local = beats.is_some().then(|| view.local_position());
         let resolved = Members::verify(view, &c.context).and_then(|m| {
             let mut check = Check::new(ACK2_CHECK, c.context.members);
             let restored = restore_deltas(&m, &c.deltas, local, &mut check)?;

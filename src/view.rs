@@ -64,6 +64,10 @@ pub struct View {
     /// Counts changes of the members (ids or generations): whoever keeps a table
     /// lined up with the view's positions checks it again when this moves.
     members_epoch: u64,
+    /// The local node's position among the nodes, found when first needed after
+    /// the members changed (a binary search over cold ids cost a miss per step,
+    /// several times per message).
+    local_at: std::sync::OnceLock<usize>,
 }
 
 impl View {
@@ -82,6 +86,7 @@ impl View {
             revision: 0,
             members: std::sync::OnceLock::new(),
             members_epoch: 0,
+            local_at: std::sync::OnceLock::new(),
         }
     }
 
@@ -104,6 +109,7 @@ impl View {
             revision: 0,
             members: std::sync::OnceLock::new(),
             members_epoch: 0,
+            local_at: std::sync::OnceLock::new(),
         })
     }
 
@@ -125,8 +131,17 @@ impl View {
 
     /// The local node's state.
     pub fn local_state(&self) -> &EndpointState {
-        // the constructors put it there and nothing removes it
-        self.nodes.get(&self.local).expect("the local state is always present")
+        &self.nodes.values()[self.local_position()]
+    }
+
+    /// The local node's position among the nodes (see [`View::nodes`]).
+    pub(crate) fn local_position(&self) -> usize {
+        let at = *self.local_at.get_or_init(|| {
+            // the constructors put it there and nothing removes it
+            self.nodes.find(&self.local).expect("the local state is always present")
+        });
+        debug_assert_eq!(self.nodes.ids()[at], self.local, "a stale local position");
+        at
     }
 
     /// The local node's generation.
@@ -172,8 +187,8 @@ impl View {
 
     fn local_mut(&mut self) -> &mut EndpointState {
         self.revision += 1;
-        // the constructors put it there and nothing removes it
-        self.nodes.get_mut(&self.local).expect("the local state is always present")
+        let at = self.local_position();
+        self.nodes.at_mut(at).expect("the local state is always present").1
     }
 
     fn next_version(&self) -> Result<Version, WriteError> {
@@ -413,6 +428,7 @@ impl View {
 
     fn members_changed(&mut self) {
         self.members = std::sync::OnceLock::new();
+        self.local_at = std::sync::OnceLock::new();
         self.members_epoch += 1;
     }
 
