@@ -94,8 +94,9 @@ pub struct BuiltSyn {
 /// the whole view: with `N` nodes, a page overhead `H` (header, page tag, two range
 /// bounds, a count and, for compact pages, two hashes) and entries of at most `E`
 /// bytes (17 bits for compact pages: 2 bytes and a quiet bit), a walk takes at
-/// most `ceil(N / floor((budget - H) / E))` pages. Keep one walk per [`PageForm`]: a compact page that covers everything
-/// would otherwise send the full walk back to its start.
+/// most `ceil(N / floor((budget - H) / E))` pages. Keep one walk per
+/// [`PageForm`]: a compact page that covers everything would otherwise send the
+/// full walk back to its start.
 ///
 /// Fails only if not even one node's entry fits.
 pub fn build_syn(view: &View, budget: Budget, start: Option<&NodeId>, form: PageForm) -> Result<BuiltSyn, BudgetError> {

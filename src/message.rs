@@ -327,8 +327,8 @@ impl CompactDigest {
     /// Whether member `i` is quiet at the sender: its max version is its
     /// heartbeat, and no value of it is newer than its max version less
     /// [`QUIET_RUN`]. A receiver that holds the member at a version `v` with
-    /// `max - QUIET_RUN <= v < max` (and at least its purge floor) then misses
-    /// only its heartbeat.
+    /// `max - QUIET_RUN <= v < max` and `v >= 1` then misses only its heartbeat
+    /// (the page's check makes sure both hold it at the same purge floor).
     ///
     /// ```
     /// use rumormill::{Budget, DigestPage, Generation, Key, NodeId, PageForm, QUIET_RUN, View, build_syn};

@@ -720,8 +720,8 @@ pub(crate) struct Beat {
     pub(crate) heartbeat: Version,
 }
 
-/// Beats split off an ACK or ACK2 or taken from a SYN, with the revision of the view they were
-/// resolved against (their positions hold only for it).
+/// Beats split off an ACK or ACK2 or taken from a SYN, with the revision of the
+/// view they were resolved against (their positions hold only for it).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Beats {
     pub(crate) revision: u64,
@@ -770,8 +770,8 @@ fn append<T>(list: &mut Vec<T>, mut more: Vec<T>) {
 
 /// Restores compact deltas against this view's states of their members, with
 /// the beats of members other than the local node split off if `local` (its
-/// position in the view) is given. Each
-/// delta's member and `from` go to `check`.
+/// position in the view) is given. Each delta's member and `from` go to
+/// `check`.
 fn restore_deltas(
     members: &Members<'_>,
     deltas: &[CompactDelta],
