@@ -180,11 +180,19 @@ fn range_hash(view: &View, range: &NodeRange, (ids, states): (&[NodeId], &[Endpo
     if *range == NodeRange::FULL { view.members_hash() } else { members_hash(ids.iter().zip(states)) }
 }
 
-/// The check over a compact page's full values.
-pub(crate) fn digest_check(members: u64, entries: impl Iterator<Item = (Version, Version)>) -> u64 {
+/// The check over a compact page's full values and its quiet bits (as
+/// little-endian words of 8 bytes, the last padded with zeros). The bits are
+/// covered because a receiver acts on them: a bit flipped on the way would let it
+/// take a heartbeat past a value it never got.
+pub(crate) fn digest_check(members: u64, entries: impl Iterator<Item = (Version, Version)>, quiet: &[u8]) -> u64 {
     let mut h = Hasher64x4::new(DIGEST_CHECK);
     h.u64(members);
     h.pairs(entries.map(|(max, purged)| (max.0, purged.0)));
+    for chunk in quiet.chunks(8) {
+        let mut word = [0u8; 8];
+        word[..chunk.len()].copy_from_slice(chunk);
+        h.u64(u64::from_le_bytes(word));
+    }
     h.finish()
 }
 
@@ -192,12 +200,12 @@ fn compact_digest(view: &View, range: NodeRange) -> CompactDigest {
     let list = view.nodes().range(&range);
     let members = range_hash(view, &range, list);
     let states = list.1;
-    let check = digest_check(members, states.iter().map(|s| (s.max_version(), s.purged())));
     let versions = states.iter().map(|s| s.max_version().0 as u16).collect();
     let mut quiet = alloc::vec![0u8; states.len().div_ceil(8)];
     for (i, s) in states.iter().enumerate() {
         quiet[i / 8] |= u8::from(s.is_quiet()) << (i % 8);
     }
+    let check = digest_check(members, states.iter().map(|s| (s.max_version(), s.purged())), &quiet);
     CompactDigest { context: Context { range, members }, check, versions, quiet }
 }
 
@@ -343,7 +351,7 @@ fn restore_by_candidates(low: u16, reference: Version) -> Version {
 }
 
 /// Resolves a compact page: this view's members of its context, verified by their
-/// hash, and the page's versions by their check. The max version the sender
+/// hash, and the page's versions and quiet bits by their check. The max version the sender
 /// holds of member `i` is `members.restored_at(&c.versions, i)`.
 /// (The versions are restored again where they are used rather than kept: a
 /// restore is a few instructions, a list of them an allocation.)
@@ -353,7 +361,7 @@ pub(crate) fn resolve_compact<'v>(view: &'v View, c: &CompactDigest) -> Result<M
         return Err(ContextError::BadIndex);
     }
     let entries = members.restored(&c.versions).zip(members.states).map(|(v, s)| (v, s.purged()));
-    if digest_check(c.context.members, entries) != c.check {
+    if digest_check(c.context.members, entries, &c.quiet) != c.check {
         return Err(ContextError::CheckFailed);
     }
     Ok(members)

@@ -293,8 +293,9 @@ pub struct Context {
 pub struct CompactDigest {
     /// The members described.
     pub(crate) context: Context,
-    /// Hash of every member's full (max version, purged): lets the receiver check
-    /// that it decoded the truncated versions right.
+    /// Hash of every member's full (max version, purged) and of the quiet bits:
+    /// lets the receiver check that it decoded the truncated versions right, and
+    /// that the bits it acts on are the sender's.
     pub(crate) check: u64,
     /// The low 16 bits of each member's max version. The receiver restores each one
     /// as the value with these low bits nearest to its own max version.

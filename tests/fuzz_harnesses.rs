@@ -126,6 +126,25 @@ mod found_bugs {
         (Key::new(k).unwrap(), VersionedValue::live(Value::from(v), Version(version)))
     }
 
+    /// A mangled SYN that still decoded flipped a quiet bit of its compact page
+    /// (the bits were not covered by the page's check): the receiver took a
+    /// heartbeat of a member past a value it never had (found by `gossiper_ops`
+    /// within minutes of quiet bits landing). The check now covers the bits.
+    #[test]
+    fn a_flipped_quiet_bit_does_not_plant_a_heartbeat() {
+        let hex: String = [
+            "0102000001140c0003e8070c000096070c000096070c0003e8070c00009631020466754152454d4f5645000081818181",
+            "8181818181818196070c0096e2cfaa06010800818181818181868181818196070c0096e2cfaa06010831302e30818181",
+            "812e32e0e9dcb206e512000000000c0003e8070c0000898181818181818181c78196070c0096e2cfaa06010831302e30",
+            "0e312e324840524d01030466757a7a026e3180e2cfaa06842b021300012f011301012f011381008d8d8d8d8d8d8d0c00",
+            "54627b6e6e00000c0003e8070c00004f",
+        ]
+        .concat();
+        let bytes: Vec<u8> =
+            (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect();
+        rumormill::fuzzing::gossiper_ops(&bytes);
+    }
+
     /// View::revision "changes whenever the view does": also for a delta that only
     /// raises the purge floor (pruning tombstones) with no Change to report. It
     /// did not, and a Gossiper's cached snapshot then showed the old state.

@@ -72,3 +72,29 @@ fn taking_quiet_heartbeats_ends_a_round_where_requesting_them_does() {
     // both roads were taken, often
     assert!(taken > 400 && rounds_taking > 300 && rounds_not > 300, "{taken} {rounds_taking} {rounds_not}");
 }
+
+/// The page's check covers its quiet bits: a page with one flipped is refused
+/// whole (nothing taken, a resend asked for), never acted on.
+#[test]
+fn a_flipped_quiet_bit_fails_the_check() {
+    let mut rng = ChaCha8Rng::seed_from_u64(12);
+    let mut refused = 0;
+    for _ in 0..500 {
+        let names = ["a", "b", "n1", "n2", "n3"];
+        let world: Vec<History> = names.iter().map(|n| History::quiet_tailed(id(n), &mut rng)).collect();
+        let a = view_of(&id("a"), &world, &mut rng);
+        let b = view_of(&id("b"), &world, &mut rng);
+        let Ok(built) = build_syn(&a, Budget::unlimited(), None, PageForm::Compact) else { continue };
+        let mut syn = built.syn;
+        let DigestPage::Compact(c) = &mut syn.page else { unreachable!() };
+        let member = (rng.next_u32() as usize) % c.len();
+        c.quiet[member / 8] ^= 1 << (member % 8);
+        let mut beats = Beats::default();
+        let built = answer_syn(&b, &syn, Budget::unlimited(), &mut rng, Some(&mut beats));
+        // (pages whose members or floors differ fail either way)
+        assert!(built.context_error.is_some(), "a flipped bit for member {member} went unnoticed");
+        assert!(beats.list.is_empty() && built.message.resend.is_some());
+        refused += 1;
+    }
+    assert!(refused > 400, "{refused}");
+}
