@@ -351,8 +351,8 @@ fn restore_by_candidates(low: u16, reference: Version) -> Version {
 }
 
 /// Resolves a compact page: this view's members of its context, verified by their
-/// hash, and the page's versions and quiet bits by their check. The max version the sender
-/// holds of member `i` is `members.restored_at(&c.versions, i)`.
+/// hash, and the page's versions and quiet bits by their check. The max version
+/// the sender holds of member `i` is `members.restored_at(&c.versions, i)`.
 /// (The versions are restored again where they are used rather than kept: a
 /// restore is a few instructions, a list of them an allocation.)
 pub(crate) fn resolve_compact<'v>(view: &'v View, c: &CompactDigest) -> Result<Members<'v>, ContextError> {

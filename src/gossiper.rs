@@ -968,13 +968,7 @@ impl<R: rand_core::Rng> Gossiper<R> {
                 if received.context_error.is_some() {
                     self.metrics.context_errors += 1;
                 }
-                // beats first: their positions hold only for the view they were
-                // resolved against
-                let wake = self.apply_beats(now, &beats);
-                self.apply(now, received.deltas, transmits, events);
-                for node in wake {
-                    self.mark_alive(now, &node, transmits);
-                }
+                self.apply_with_beats(now, &beats, received.deltas, transmits, events);
                 if !matches!(self.mode, Mode::Running) {
                     return; // this node learned it was removed
                 }
@@ -1006,11 +1000,7 @@ impl<R: rand_core::Rng> Gossiper<R> {
                 if received.context_error.is_some() {
                     self.metrics.context_errors += 1;
                 }
-                let wake = self.apply_beats(now, &beats);
-                self.apply(now, received.deltas, transmits, events);
-                for node in wake {
-                    self.mark_alive(now, &node, transmits);
-                }
+                self.apply_with_beats(now, &beats, received.deltas, transmits, events);
             }
             Message::Echo(e) => self.send(&from, Message::EchoReply(e), transmits),
             Message::EchoReply(e) => {
@@ -1144,6 +1134,24 @@ impl<R: rand_core::Rng> Gossiper<R> {
             }
         }
         self.absorb_removals(now, &removals, events);
+    }
+
+    /// Applies what an ACK or ACK2 brought: its beats first (their positions hold
+    /// only for the view they were resolved against), then its other deltas, then
+    /// echoes to the peers the beats found down.
+    fn apply_with_beats(
+        &mut self,
+        now: Timestamp,
+        beats: &Beats,
+        deltas: Vec<Delta>,
+        transmits: &mut Vec<Transmit>,
+        events: &mut Vec<Event>,
+    ) {
+        let wake = self.apply_beats(now, beats);
+        self.apply(now, deltas, transmits, events);
+        for node in wake {
+            self.mark_alive(now, &node, transmits);
+        }
     }
 
     /// Applies beats (deltas that only raise a heartbeat, resolved against the
