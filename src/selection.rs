@@ -209,4 +209,40 @@ mod tests {
         }
         assert_eq!(seen.len(), 95);
     }
+
+    #[test]
+    fn chunked_walk_with_nothing_live_contacts_every_seed() {
+        let seeds = ids("s", 3);
+        let c = Candidates { live: vec![], unreachable: vec![], seeds: seeds.iter().collect() };
+        let mut rng = ChaCha8Rng::seed_from_u64(9);
+        let t = choose(&c, Fanout::Chunked(10), &mut Walk::default(), &mut rng);
+        assert_eq!(t, seeds);
+        // with a live peer, Scylla contacts no seed
+        let live = ids("l", 1);
+        let c = Candidates { live: live.iter().collect(), unreachable: vec![], seeds: seeds.iter().collect() };
+        for _ in 0..100 {
+            assert_eq!(choose(&c, Fanout::Chunked(10), &mut Walk::default(), &mut rng), live);
+        }
+    }
+
+    #[test]
+    fn random_fanout_picks_that_many_distinct_live_peers() {
+        let live = ids("l", 20);
+        let c = Candidates { live: live.iter().collect(), unreachable: vec![], seeds: vec![] };
+        let mut rng = ChaCha8Rng::seed_from_u64(11);
+        let mut hits = [0u32; 20];
+        for _ in 0..2_000 {
+            let t = choose(&c, Fanout::Random(3), &mut Walk::default(), &mut rng);
+            assert_eq!(t.len(), 3);
+            assert!(t[0] != t[1] && t[1] != t[2] && t[0] != t[2], "{t:?}");
+            for p in &t {
+                hits[live.iter().position(|l| l == p).unwrap()] += 1;
+            }
+        }
+        // uniform: 300 picks each, expected
+        assert!(hits.iter().all(|&h| (240..360).contains(&h)), "{hits:?}");
+        // fewer live peers than the fanout: each once
+        let c = Candidates { live: live[..2].iter().collect(), unreachable: vec![], seeds: vec![] };
+        assert_eq!(choose(&c, Fanout::Random(3), &mut Walk::default(), &mut rng).len(), 2);
+    }
 }

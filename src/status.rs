@@ -95,3 +95,32 @@ impl fmt::Display for Status {
         f.write_str(self.as_str())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_dead_states_are_the_references_and_every_status_round_trips() {
+        let all = [
+            Status::Boot,
+            Status::BootReplace,
+            Status::Normal,
+            Status::Leaving,
+            Status::Left,
+            Status::Moving,
+            Status::Removing,
+            Status::Removed,
+            Status::Hibernate,
+            Status::Shutdown,
+            Status::Other("bespoke".into()),
+        ];
+        let dead: alloc::vec::Vec<&str> = all.iter().filter(|s| s.is_dead_state()).map(Status::as_str).collect();
+        assert_eq!(dead, ["LEFT", "removing", "removed", "hibernate"]);
+        for s in &all {
+            assert_eq!(&Status::parse(s.as_str().as_bytes()), s);
+            // what follows the first comma (tokens, an expiry) is the application's
+            assert_eq!(&Status::parse(alloc::format!("{s},123,abc").as_bytes()), s);
+        }
+    }
+}

@@ -413,3 +413,103 @@ fn a_lost_ack2_is_made_up_for_by_a_syn_back() {
         assert!(a.handle_timeout(later).transmits.is_empty());
     }
 }
+
+/// The reference counts any newer heartbeat of a peer, whoever relays it: two
+/// nodes that cannot reach each other but both reach a third keep seeing each
+/// other up. Cut off from the relay as well, the same silence convicts.
+#[test]
+fn a_heartbeat_relayed_by_a_third_node_keeps_a_peer_up() {
+    for relayed in [true, false] {
+        let mut c = Cluster::new(3, &[2], |_| {}, 21);
+        c.run_while_not(secs(30), everyone_up).expect("converges");
+        c.run_for(secs(20)); // the detectors learn the rhythm
+        let dead_before = c.count(0, |e| matches!(e, Event::Dead { node } if *node == id(1)));
+        if relayed {
+            c.partition(&[&[0, 2], &[1, 2]]); // only the link between 0 and 1 is cut
+        } else {
+            c.partition(&[&[0, 2], &[1]]);
+        }
+        c.run_for(secs(120));
+        let convicted = c.count(0, |e| matches!(e, Event::Dead { node } if *node == id(1))) - dead_before;
+        if relayed {
+            assert_eq!(convicted, 0, "relayed heartbeats keep node 1 up at node 0");
+            assert!(c.node(0).is_up(&id(1)) && c.node(1).is_up(&id(0)));
+        } else {
+            assert_eq!(convicted, 1, "unrelayed, the same silence convicts");
+        }
+    }
+}
+
+/// Scylla's markAlive: an echo left unanswered is given up after `echo_timeout`
+/// and counted; the node stays down, and its next newer heartbeat starts a new
+/// echo with a fresh nonce.
+#[test]
+fn an_unanswered_echo_is_given_up_after_the_echo_timeout() {
+    let t0 = Timestamp::from_secs(T0);
+    let codec = rumormill::Codec::new(ClusterName::new("scenario").unwrap());
+    let echoes_in = |out: &rumormill::Output| -> Vec<u64> {
+        out.transmits
+            .iter()
+            .filter_map(|t| match codec.decode(&t.bytes).unwrap().message {
+                Message::Echo(e) => Some(e.nonce),
+                _ => None,
+            })
+            .collect()
+    };
+    let mut a = node(1, T0, t0);
+    let timeout = a.config().echo_timeout;
+    // a learns the seed by hearsay: an ACK to its SYN carrying the seed's state
+    let mut seed = node(0, T0, t0);
+    let syn = a.handle_timeout(t0 + secs(1)).transmits.remove(0);
+    let ack = seed.handle_datagram(t0 + secs(1), &syn.bytes).transmits.remove(0);
+    let first = echoes_in(&a.handle_datagram(t0 + secs(1), &ack.bytes));
+    assert_eq!(first.len(), 1);
+    // the seed never answers; a's rounds run past the echo timeout
+    let mut t = t0 + secs(1);
+    while t <= t0 + secs(1) + timeout + secs(2) {
+        a.handle_timeout(t);
+        t = t + Duration::from_millis(500);
+    }
+    assert_eq!(a.metrics().echo_timeouts, 1);
+    assert!(!a.is_up(&id(0)));
+    // a newer heartbeat of the seed reaches a (its messages go back and forth
+    // until none is left): a new echo, a new nonce
+    seed.handle_timeout(t);
+    let mut to_seed: Vec<_> = a.handle_timeout(t).transmits.into_iter().filter(|x| x.to == id(0)).collect();
+    let mut again = Vec::new();
+    while !to_seed.is_empty() {
+        let to_a: Vec<_> = to_seed.drain(..).flat_map(|m| seed.handle_datagram(t, &m.bytes).transmits).collect();
+        for m in to_a {
+            let out = a.handle_datagram(t, &m.bytes);
+            again.extend(echoes_in(&out));
+            // the echo itself is not answered
+            to_seed.extend(
+                out.transmits
+                    .into_iter()
+                    .filter(|x| !matches!(codec.decode(&x.bytes).unwrap().message, Message::Echo(_))),
+            );
+        }
+    }
+    assert_eq!(again.len(), 1, "a new echo");
+    assert_ne!(again[0], first[0], "with a fresh nonce");
+}
+
+/// A node in a dead state (here LEFT) is never asked for an echo, never marked
+/// up, and never picked as an unreachable peer to gossip to (Cassandra 4.0+):
+/// it still gossips itself, and gets answers, but no SYN and no echo.
+#[test]
+fn a_node_in_a_dead_state_is_not_echoed_marked_up_or_gossiped_to() {
+    let mut c = Cluster::new(4, &[0], |_| {}, 22);
+    let now = c.now;
+    let out = c.node_mut(3).set_status(now, Status::Left).unwrap();
+    c.absorb(3, out);
+    c.run_for(secs(60));
+    assert!(c.converged(), "its state spreads like any other");
+    for i in 0..3 {
+        assert!(!c.node(i).is_up(&id(3)), "node {i} sees the LEFT node down");
+        assert_eq!(c.count(i, |e| matches!(e, Event::Alive { node } if *node == id(3))), 0);
+    }
+    let received = c.node(3).metrics().received;
+    assert_eq!((received[0], received[3]), (0, 0), "SYNs and echoes received by the LEFT node");
+    assert!(received[1] > 30, "its own SYNs are answered ({} ACKs)", received[1]);
+}

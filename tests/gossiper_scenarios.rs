@@ -158,6 +158,9 @@ fn a_removed_node_never_comes_back_but_a_new_generation_does() {
     c.absorb(0, out);
     c.run_while_not(secs(60), |c| (0..5).all(|i| c.node(i).view().get(&id(6)).is_none()))
         .expect("the removal spreads through the majority");
+    for i in 1..5 {
+        assert_eq!(c.count(i, |e| matches!(e, Event::Removed { removal } if removal.node == id(6))), 1, "node {i}");
+    }
     // the stale side rejoins, long after the reference's 60 s quarantine
     c.run_for(secs(120));
     c.heal();
@@ -197,7 +200,8 @@ fn a_partition_that_splits_the_seeds_heals() {
     assert_eq!(c.values(2, 5).get("LOAD").map(String::as_str), Some("2.5"));
 }
 
-fn pause_scenario(pause_threshold: Duration) -> usize {
+/// Node 0's false convictions and its `LocalPause` events.
+fn pause_scenario(pause_threshold: Duration) -> (usize, usize) {
     let mut c = start_with(8, &[0], 7, |cfg| cfg.pause_threshold = pause_threshold);
     c.run_while_not(secs(60), everyone_up).expect("converges");
     c.run_for(secs(30));
@@ -207,15 +211,16 @@ fn pause_scenario(pause_threshold: Duration) -> usize {
     c.run_for(secs(25));
     c.thaw(0);
     c.run_for(secs(30));
-    c.count(0, |e| matches!(e, Event::Dead { .. }))
+    (c.count(0, |e| matches!(e, Event::Dead { .. })), c.count(0, |e| matches!(e, Event::LocalPause { .. })))
 }
 
 #[test]
 fn the_local_pause_guard_prevents_a_false_conviction_storm() {
-    let storm = pause_scenario(Duration::from_secs(3600)); // guard off
+    let (storm, _) = pause_scenario(Duration::from_secs(3600)); // guard off
     assert!(storm >= 5, "without the guard the paused node convicts its peers ({storm})");
-    let guarded = pause_scenario(Duration::from_secs(5));
+    let (guarded, pauses) = pause_scenario(Duration::from_secs(5));
     assert_eq!(guarded, 0, "the guard keeps the paused node from convicting anyone");
+    assert_eq!(pauses, 1, "and says so, once");
 }
 
 #[test]
