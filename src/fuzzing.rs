@@ -5,8 +5,8 @@
 //! A harness takes arbitrary bytes and panics only when a property of the library
 //! fails: that panic is the bug the fuzzer reports. Every input is bounded (at most
 //! 128 operations on at most four nodes, or a handful of states and deltas), so a
-//! fuzzer runs about a thousand inputs a second of the structured harnesses (more
-//! for short inputs) and over a hundred thousand of [`decode`].
+//! fuzzer runs hundreds of inputs a second of [`gossiper_ops`], thousands of
+//! [`merge`], and tens of thousands of [`decode`] (docs/fuzzing.md has figures).
 //!
 //! - [`decode`]: the codec on arbitrary bytes.
 //! - [`gossiper_ops`]: a small cluster of [`Gossiper`](crate::Gossiper)s driven by
@@ -1399,7 +1399,7 @@ mod harnesses {
         let v = u.byte();
         let value = (v & 1 == 0).then(|| Value::from(&b"xyzw"[..usize::from(v >> 1) % 5]));
         // versions from 1: version 0 is "nothing yet" (a tombstone there would be
-        // below every purge floor, see `known_bug_a_tombstone_at_version_0_is_not_normalized`)
+        // below every purge floor, see `a_tombstone_at_version_0_is_purged`)
         (key, VersionedValue { value, version: Version(1 + u64::from(u.byte() % 15)) })
     }
 

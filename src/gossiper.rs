@@ -200,6 +200,12 @@ pub struct Gossiper<R> {
 impl<R: rand_core::Rng> Gossiper<R> {
     /// A node that starts gossiping at once. Its first round comes at a random
     /// moment within the first interval, so that nodes started together spread out.
+    ///
+    /// `generation` must be newer than any this node used before (Cassandra
+    /// persists it and takes `max(stored + 1, now in seconds)`): peers ignore an
+    /// older one until the node renews it, and with sealing on, nonces are unique
+    /// by construction only across generations (see [`NonceSequence`](crate::NonceSequence)
+    /// for the salt that covers a mistaken reuse).
     pub fn new(
         config: Config,
         id: NodeId,
@@ -1017,6 +1023,9 @@ impl<R: rand_core::Rng> Gossiper<R> {
                     self.peers_epoch += 1;
                     p.window.heartbeat(&self.config.detector, now);
                     events.push(Event::Alive { node: from });
+                } else {
+                    // late duplicates (an echo is re-sent with its nonce) or forged
+                    self.metrics.unsolicited += 1;
                 }
             }
             Message::Shutdown => {
@@ -1028,6 +1037,9 @@ impl<R: rand_core::Rng> Gossiper<R> {
                     p.update(|r| r.echo = None);
                     events.push(Event::ShutDown { node: from.clone() });
                     self.mark_down(&from, events);
+                } else {
+                    // from a node, or a generation of it, this node does not hold
+                    self.metrics.unsolicited += 1;
                 }
             }
         }
@@ -1044,15 +1056,18 @@ impl<R: rand_core::Rng> Gossiper<R> {
 
     /// Drops digests of removed or quarantined nodes from a page, so they are not
     /// requested.
-    fn filter_page(&self, syn: &mut Syn) {
+    fn filter_page(&mut self, syn: &mut Syn) {
         let keep = |d: &crate::Digest| !self.blocked(&d.node, d.generation, d.max_version);
-        match &mut syn.page {
-            DigestPage::Listed(ds) => ds.retain(keep),
-            DigestPage::Range { digests, .. } => digests.retain(keep),
+        let digests = match &mut syn.page {
+            DigestPage::Listed(ds) => ds,
+            DigestPage::Range { digests, .. } => digests,
             // (by fingerprint, nothing to filter by: what a request for a removed
             // node brings back is refused when applied, and counted)
-            DigestPage::Compact(_) | DigestPage::Hashed(_) => {}
-        }
+            DigestPage::Compact(_) | DigestPage::Hashed(_) => return,
+        };
+        let before = digests.len();
+        digests.retain(keep);
+        self.metrics.refused_removed += (before - digests.len()) as u64;
     }
 
     /// Applies deltas from a peer and turns what changed into events and echoes.
@@ -1227,8 +1242,12 @@ impl<R: rand_core::Rng> Gossiper<R> {
     /// node that enters a dead state or shuts down is marked down.
     fn note_state(&mut self, now: Timestamp, node: &NodeId, removals: &mut Vec<Removal>, events: &mut Vec<Event>) {
         let Some(state) = self.view.get(node) else { return };
-        if let Some(records) = state.live_value(&removal::removed_key()).and_then(|v| removal::decode(v.as_bytes())) {
-            removals.extend(records.into_iter().filter(|r| r.expires > now));
+        if let Some(value) = state.live_value(&removal::removed_key()) {
+            match removal::decode(value.as_bytes()) {
+                Some(records) => removals.extend(records.into_iter().filter(|r| r.expires > now)),
+                // ignored whole
+                None => self.metrics.removals_ignored += 1,
+            }
         }
         let status = Status::of(state);
         let dead_state = status.as_ref().is_some_and(Status::is_dead_state);
@@ -1361,8 +1380,11 @@ impl<R: rand_core::Rng> Gossiper<R> {
                     return;
                 }
                 let received = handle_ack(&self.view, &ack);
+                if received.context_error.is_some() {
+                    self.metrics.context_errors += 1;
+                }
                 let local = self.view.local_id().clone();
-                let max_nodes = self.config.limits.max_nodes;
+                let limits = self.config.limits.clone();
                 let seeds: BTreeSet<NodeId> = self.config.seeds.iter().filter(|s| **s != local).cloned().collect();
                 let Mode::Shadow { states, quiet_seeds, .. } = &mut self.mode else { return };
                 if received.deltas.is_empty() {
@@ -1376,7 +1398,17 @@ impl<R: rand_core::Rng> Gossiper<R> {
                     return;
                 }
                 for d in &received.deltas {
-                    if !d.generation.is_believable(now) || d.from != Version::ZERO {
+                    // whole states only, within the limits a view keeps, each refusal
+                    // counted as `View::apply` counts it
+                    let refused = if !d.generation.is_believable(now) {
+                        Some(Ignored::FutureGeneration { node: d.node.clone(), generation: d.generation })
+                    } else if d.from != Version::ZERO {
+                        Some(Ignored::NotContiguous { node: d.node.clone(), from: d.from, max_version: Version::ZERO })
+                    } else {
+                        crate::merge::validate(d, &limits).err()
+                    };
+                    if let Some(why) = refused {
+                        self.metrics.ignored_deltas[ignored_index(&why)] += 1;
                         continue;
                     }
                     let incoming = EndpointState::from_parts(
@@ -1388,12 +1420,17 @@ impl<R: rand_core::Rng> Gossiper<R> {
                     let merged = match states.get(&d.node) {
                         Some(s) => s.join(&incoming),
                         // max_nodes in all, this node's own entry always among them
-                        None if d.node != local && states.len() + 1 >= max_nodes => {
+                        None if d.node != local && states.len() + 1 >= limits.max_nodes => {
                             self.metrics.ignored_deltas[LIMITS] += 1;
                             continue;
                         }
                         None => incoming,
                     };
+                    // two answers, each within the key limit, may join beyond it
+                    if merged.values().len() > limits.max_keys_per_node {
+                        self.metrics.ignored_deltas[LIMITS] += 1;
+                        continue;
+                    }
                     states.insert(d.node.clone(), merged);
                 }
                 // the reference's exit: unless the answer shows this node's own entry

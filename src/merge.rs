@@ -341,7 +341,7 @@ fn state_of(d: &Delta) -> EndpointState {
 }
 
 /// Checks a delta's shape and its sizes against the limits.
-fn validate(d: &Delta, limits: &crate::Limits) -> Result<(), Ignored> {
+pub(crate) fn validate(d: &Delta, limits: &crate::Limits) -> Result<(), Ignored> {
     // The key count first: it bounds the work below by the limits. (Checked last, a
     // 64 KB delta of 13,000 fields cost a quadratic scan before being refused.)
     if d.values.len() > limits.max_keys_per_node {

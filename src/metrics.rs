@@ -26,8 +26,10 @@ pub struct Metrics {
     /// Messages ignored because this node is not gossiping (shut down, removed, in
     /// its shadow round).
     pub ignored_not_gossiping: u64,
-    /// ACKs that answered no SYN of ours (their state is not applied), and ACK2s
-    /// that answered no ACK of ours.
+    /// ACKs that answered no SYN of ours (their state is not applied), ACK2s
+    /// that answered no ACK of ours, echo replies that answer no echo in flight
+    /// (late duplicates included), and shutdown notices from a node or generation
+    /// this node does not hold.
     pub unsolicited: u64,
     /// Messages built that hit the budget (something left for a later round).
     pub budget_hits: u64,
@@ -40,10 +42,12 @@ pub struct Metrics {
     /// Deltas not applied, by reason: own state, future generation, older
     /// generation, not contiguous, below purge floor, limits, malformed.
     pub ignored_deltas: [u64; 7],
-    /// Deltas refused because their node was removed or is quarantined.
+    /// Deltas refused, and listed digests dropped, because their node was removed
+    /// or is quarantined.
     pub refused_removed: u64,
     /// Removal records not kept: naming a generation more than a year ahead, or
-    /// beyond `Limits::max_nodes` records.
+    /// beyond `Limits::max_nodes` records; and removal values that do not decode
+    /// (ignored whole, counted each time their node's status is looked at).
     pub removals_ignored: u64,
     /// SYNs answered without tracking the exchange, because `Limits::max_nodes`
     /// exchanges were already in flight (a flood of senders); their ACK2s are

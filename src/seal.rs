@@ -26,12 +26,15 @@
 //!
 //! # Nonces
 //!
-//! The prefix is the first 16 bytes of SHA-256("rumormill nonce v1" || id length
-//! || id || generation), and the counter counts the messages sealed in that
-//! generation. Two nodes, or two lives of one node, share a prefix only if they
-//! share the id and the generation, which the gossip protocol already forbids (a
-//! restarted node must take a newer generation, or its peers ignore it), or by a
-//! 128-bit hash collision. The caller's RNG plays no part.
+//! The prefix is the first 16 bytes of SHA-256("rumormill nonce v2" || id length
+//! || id || generation || salt), and the counter counts the messages sealed in
+//! that generation. Two nodes, or two lives of one node, share a prefix only if
+//! they share the id, the generation and the salt, or by a 128-bit hash
+//! collision. Sharing id and generation is what the gossip protocol already
+//! forbids (a restarted node must take a newer generation, or its peers ignore
+//! it), so uniqueness does not rest on the caller's RNG. The salt (the node's
+//! start time and one RNG draw, see [`NonceSequence`]) is a second line for a
+//! restart that reuses a generation by mistake.
 //!
 //! # Replay
 //!
@@ -105,7 +108,7 @@ impl core::fmt::Display for KeyId {
 /// let cluster = ClusterName::new("prod")?;
 /// let (old, new) = (SecretKey::from_bytes([1; 32]), SecretKey::from_bytes([2; 32]));
 /// let mut ring = Keyring::new(old.clone());
-/// let mut nonces = NonceSequence::new(&NodeId::new("a")?, Generation(1));
+/// let mut nonces = NonceSequence::new(&NodeId::new("a")?, Generation(1), 0);
 /// let sealed = ring.seal(&cluster, &mut nonces, b"hello")?;
 ///
 /// ring.add(new.clone())?;
@@ -317,19 +320,28 @@ fn associated_data(head: &[u8], cluster: &ClusterName) -> Vec<u8> {
 }
 
 /// The nonces one node uses in one generation: a 16-byte prefix hashed from its
-/// id and generation, then a 64-bit counter. Two nodes, or two lives of one node,
-/// share a prefix only if they share id and generation, which the protocol
-/// forbids (a restarted node must take a newer generation), or by a 128-bit hash
-/// collision; the counter never wraps. So nonces never repeat under a key, and no
-/// RNG is involved.
+/// id, its generation and a salt, then a 64-bit counter. Two nodes, or two lives
+/// of one node, share a prefix only if they share id, generation and salt, or by a
+/// 128-bit hash collision; the counter never wraps. So nonces never repeat under
+/// a key while every life of a node takes a newer generation, as the protocol
+/// requires, whatever RNG the caller passes.
+///
+/// The salt guards the case the protocol forbids but a careless restart can
+/// cause: a node started again at a generation it used before (its clock went
+/// back, or `Generation::from_secs` in the same second). A
+/// [`Gossiper`](crate::Gossiper) salts with the time it was created (ms) and one
+/// draw of its RNG, so its lives repeat nonces only if they were started at the
+/// same millisecond, at the same generation, with RNGs that draw the same.
 ///
 /// ```
 /// use rumormill::{Generation, NodeId, NonceSequence};
 /// let a = NodeId::new("a")?;
-/// let mut first = NonceSequence::new(&a, Generation(1));
-/// let mut restarted = NonceSequence::new(&a, Generation(2));
+/// let mut first = NonceSequence::new(&a, Generation(1), 0);
+/// let mut restarted = NonceSequence::new(&a, Generation(2), 0);
 /// assert_ne!(first.next(), restarted.next());
-/// assert_ne!(first.next(), NonceSequence::new(&a, Generation(1)).next());
+/// assert_ne!(first.next(), NonceSequence::new(&a, Generation(1), 0).next());
+/// // a life that reuses generation 1 by mistake, with another salt
+/// assert_ne!(NonceSequence::new(&a, Generation(1), 7).next(), NonceSequence::new(&a, Generation(1), 0).next());
 /// # Ok::<(), rumormill::InvalidInput>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -340,14 +352,15 @@ pub struct NonceSequence {
 }
 
 impl NonceSequence {
-    /// The sequence of `node` in `generation`, from its first nonce.
-    pub fn new(node: &NodeId, generation: Generation) -> Self {
+    /// The sequence of `node` in `generation` with `salt`, from its first nonce.
+    pub fn new(node: &NodeId, generation: Generation, salt: u128) -> Self {
         let id = node.as_bytes();
         let h = Sha256::new()
-            .chain_update(b"rumormill nonce v1")
+            .chain_update(b"rumormill nonce v2")
             .chain_update([id.len() as u8])
             .chain_update(id)
             .chain_update(generation.0.to_be_bytes())
+            .chain_update(salt.to_be_bytes())
             .finalize();
         let mut prefix = [0; 16];
         prefix.copy_from_slice(&h[..16]);
@@ -434,7 +447,7 @@ mod tests {
     #[test]
     fn every_changed_byte_is_refused() {
         let ring = Keyring::new(SecretKey::from_bytes([7; 32]));
-        let mut nonces = NonceSequence::new(&NodeId::new("a").unwrap(), Generation(5));
+        let mut nonces = NonceSequence::new(&NodeId::new("a").unwrap(), Generation(5), 0);
         let frame = ring.seal(&cluster(), &mut nonces, b"state of the cluster").unwrap();
         assert_eq!(frame.len(), 20 + SEAL_OVERHEAD);
         assert_eq!(ring.open(&cluster(), &frame).unwrap(), b"state of the cluster");
@@ -461,7 +474,7 @@ mod tests {
 
     #[test]
     fn counters_run_out_instead_of_wrapping() {
-        let mut nonces = NonceSequence::new(&NodeId::new("a").unwrap(), Generation(1));
+        let mut nonces = NonceSequence::new(&NodeId::new("a").unwrap(), Generation(1), 0);
         nonces.next = Some(u64::MAX);
         assert!(nonces.next().is_some());
         assert_eq!(nonces.next(), None);

@@ -17,6 +17,7 @@ use rumormill::{
 use support::{Cluster, T0, id};
 
 const PLAIN_REFUSED: usize = 0;
+const MALFORMED: usize = 1;
 const UNKNOWN_KEY: usize = 2;
 const UNAUTHENTIC: usize = 3;
 const NO_KEYRING: usize = 4;
@@ -132,6 +133,7 @@ fn strangers_tampering_and_plain_messages_change_nothing_and_are_counted() {
     // a member's real frame with one bit flipped, anywhere past the key id
     let (to, frame) = captured_frame(&mut c, 1);
     let to = (0..3).find(|&i| id(i) == to).unwrap();
+    let to_before = c.node(to).view().revision();
     let mut flips = 0;
     for at in 7..frame.len() {
         let mut bad = frame.clone();
@@ -142,10 +144,19 @@ fn strangers_tampering_and_plain_messages_change_nothing_and_are_counted() {
     }
     let tampered = c.node(to).metrics().seal_rejected[UNAUTHENTIC] - u64::from(to == victim);
     assert_eq!(tampered, flips);
-    // truncated: malformed or unauthentic, never acted on
+    // truncated: malformed or unauthentic (or, too short for the magic, plain),
+    // never acted on, each counted once
+    let rejected_before = c.node(to).metrics().seal_rejected;
     for len in 0..frame.len() {
-        assert!(c.node_mut(to).handle_datagram(now, &frame[..len]).transmits.is_empty());
+        let out = c.node_mut(to).handle_datagram(now, &frame[..len]);
+        assert!(out.transmits.is_empty() && out.events.is_empty(), "a frame cut to {len} bytes was acted on");
     }
+    let rejected = c.node(to).metrics().seal_rejected;
+    let more = |i: usize| rejected[i] - rejected_before[i];
+    assert_eq!(more(PLAIN_REFUSED), 2, "0 and 1 bytes");
+    assert_eq!(more(MALFORMED), 47 - 2, "shorter than a seal");
+    assert_eq!(more(UNAUTHENTIC), frame.len() as u64 - 47, "a tag that does not verify");
+    assert_eq!(c.node(to).view().revision(), to_before, "no state changed at the receiver");
 
     assert_eq!(c.node(victim).view().revision(), before, "no state changed");
     assert!(c.node(victim).view().get(&NodeId::new("stranger").unwrap()).is_none());
@@ -203,6 +214,35 @@ fn nonces_never_repeat_across_nodes_sharing_a_seed_and_restarts() {
     assert!(frames > 200, "only {frames} frames");
     assert_eq!(nonces.len(), frames);
     assert!(nodes.iter().all(|g| g.metrics().seal_rejected == [0; 5]));
+}
+
+/// The protocol requires a newer generation at every restart; a restart that
+/// reuses one by mistake still gets nonces of its own: from its start time when
+/// the RNG seed is the same, from its RNG when the start time is the same.
+#[test]
+fn a_restart_that_reuses_its_generation_gets_new_nonces() {
+    let mut config = Config::new(ClusterName::new("n").unwrap());
+    config.keyring = Some(Keyring::new(key(1)));
+    config.seeds = vec![id(1)];
+    let start = Timestamp::from_secs(T0);
+    // the nonces of a life's first 20 frames (its rounds' SYNs to the seed)
+    let nonces = |started: Timestamp, rng_seed: u64| -> BTreeSet<Vec<u8>> {
+        let mut g =
+            Gossiper::new(config.clone(), id(0), Generation(T0), started, ChaCha8Rng::seed_from_u64(rng_seed)).unwrap();
+        let mut out = BTreeSet::new();
+        let mut now = started;
+        while out.len() < 20 {
+            now = now + Duration::from_millis(250);
+            out.extend(g.handle_timeout(now).transmits.into_iter().map(|t| t.bytes[7..31].to_vec()));
+        }
+        out
+    };
+    let first = nonces(start, 42);
+    assert_eq!(first, nonces(start, 42), "(the same life again is the same, byte for byte)");
+    for (started, rng_seed) in [(start + Duration::from_millis(1), 42), (start, 43)] {
+        let again = nonces(started, rng_seed);
+        assert!(first.is_disjoint(&again), "a nonce repeated (start {started}, RNG seed {rng_seed})");
+    }
 }
 
 /// The whole rotation in a live cluster: add the new key everywhere, make it
@@ -313,7 +353,7 @@ fn budgets_leave_room_for_the_seal() {
 fn a_frame_opens_only_with_its_cluster_and_key() {
     let cluster = ClusterName::new("c").unwrap();
     let mut ring = Keyring::new(key(1));
-    let mut nonces = rumormill::NonceSequence::new(&id(0), Generation(1));
+    let mut nonces = rumormill::NonceSequence::new(&id(0), Generation(1), 0);
     let frame = ring.seal(&cluster, &mut nonces, b"hello").unwrap();
     assert_eq!(frame.len(), 5 + SEAL_OVERHEAD);
     assert_eq!(ring.open(&ClusterName::new("d").unwrap(), &frame), Err(OpenError::Unauthentic));

@@ -1063,7 +1063,7 @@ fn a_million_distinct_sender_ids_add_no_peers_and_are_forgotten_by_the_next_roun
     assert_eq!(known(&g), before, "strangers' messages change no state");
     let m = g.metrics().clone();
     assert_eq!(m.received, counts);
-    assert_eq!(m.unsolicited, counts[1] + counts[2], "their ACKs and ACK2s answer nothing of ours");
+    assert_eq!(m.unsolicited, counts[1] + counts[2] + counts[4] + counts[5], "their answers answer nothing of ours");
     assert_eq!((m.sent[1], m.sent[4]), (counts[0], counts[3]));
     for i in [0, 1, 2, 3, 4, 5, MILLION - 1] {
         assert!(g.detector(&id3(i)).is_none() && !g.is_up(&id3(i)), "no peer for sender {i}");
@@ -1131,6 +1131,64 @@ fn a_shadow_round_ignores_acks_from_nodes_it_did_not_ask() {
     let out = g.handle_datagram(now0(), &frame("stranger", Message::Ack(ack)));
     assert!(out.events.is_empty(), "a stranger ended the shadow round: {:?}", out.events);
     assert_eq!(g.metrics().unsolicited, 1);
+}
+
+/// Answers that each stay within the key limit cannot join beyond it, and every
+/// delta a shadow round drops is counted as `View::apply` counts it.
+#[test]
+fn a_shadow_round_keeps_at_most_max_keys_per_node_keys_and_counts_what_it_drops() {
+    let mut config = Config::new(cluster());
+    config.seeds = vec![id("s")];
+    config.limits.max_keys_per_node = 4;
+    let mut g = Gossiper::new_shadow(config, me(), Generation(T0), now0(), ChaCha8Rng::seed_from_u64(7)).unwrap();
+    g.handle_timeout(now0()); // the empty SYN to the seed
+    let own = delta(me(), T0, 0, Some(1), &[(Key::STATUS, "NORMAL", 2)]);
+    let keys: Vec<Key> = (0..20).map(|i| Key::new(&format!("k{i}")).unwrap()).collect();
+    for round in 0..5u64 {
+        // four keys of node x each time, four new ones; nonsense for nodes y and z
+        let values: Vec<(Key, &str, u64)> =
+            (0..4).map(|i| (keys[(round * 4 + i) as usize].clone(), "v", round * 4 + i + 1)).collect();
+        let deltas = vec![
+            own.clone(),
+            delta(id("x"), T0, 0, Some(1), &values),
+            delta(id("y"), u64::MAX, 0, Some(1), &[]),
+            delta(id("z"), T0, 5, Some(9), &[]),
+        ];
+        let out = g.handle_datagram(now0(), &frame("s", Message::Ack(Ack { deltas, ..Ack::default() })));
+        assert!(out.events.is_empty(), "the round goes on");
+    }
+    let m = g.metrics();
+    assert_eq!(m.ignored_deltas[1], 5, "generations over a year ahead");
+    assert_eq!(m.ignored_deltas[3], 5, "partial deltas");
+    assert_eq!(m.ignored_deltas[5], 4, "joins beyond the key limit");
+    let ack = Ack { deltas: vec![delta(me(), T0, 0, Some(3), &[(Key::HOST_ID, "h", 4)])], ..Ack::default() };
+    let out = g.handle_datagram(now0(), &frame("s", Message::Ack(ack)));
+    let Some(Event::ShadowRound { states, .. }) = out.events.first() else { panic!("{:?}", out.events) };
+    let x = states.iter().find(|(n, _)| *n == id("x")).map(|(_, s)| s).expect("x learned");
+    assert_eq!(x.values().len(), 4, "the first answer's keys, no more");
+    assert!(states.iter().all(|(n, _)| *n != id("y") && *n != id("z")));
+}
+
+/// Echo replies that answer no echo in flight and shutdown notices from nodes
+/// (or generations) this node does not hold change nothing and are counted.
+#[test]
+fn stray_echo_replies_and_shutdown_notices_are_counted_in_unsolicited() {
+    let mut g = node();
+    // a known peer, up at generation T0
+    deliver_ack2(&mut g, now0(), "p", vec![delta(id("p"), T0, 0, Some(1), &[])]);
+    let strays = [
+        frame("p", Message::EchoReply(Echo { nonce: 42 })),
+        frame("stranger", Message::EchoReply(Echo { nonce: 42 })),
+        frame("stranger", Message::Shutdown),
+        frame_in(&cluster(), &id("p"), T0 + 1, Message::Shutdown),
+    ];
+    for (i, bytes) in strays.iter().enumerate() {
+        let kind = if i < 2 { 4 } else { 5 };
+        assert_refused(&mut g, now0(), bytes, |m| {
+            m.received[kind] += 1;
+            m.unsolicited += 1;
+        });
+    }
 }
 
 // ----- absurd generations and versions -----
@@ -1648,9 +1706,23 @@ fn removal_records_from_any_peer_are_obeyed() {
     deliver_ack2(&mut g, now0(), "r", vec![delta(id("y"), T0, 0, Some(1), &[])]);
     assert!(g.view().get(&id("y")).is_none());
     assert_eq!(g.metrics().refused_removed, refused + 1);
+    // a SYN listing y at that generation: its digest is dropped, and counted
+    let y = Digest { node: id("y"), generation: Generation(T0), max_version: Version(1), purged: Version::ZERO };
+    g.handle_datagram(now0(), &frame("q", Message::Syn(Syn { page: DigestPage::Listed(vec![y]) })));
+    assert_eq!(g.metrics().refused_removed, refused + 2);
+    // a removal value that does not decode is ignored whole, and counted
+    let ignored = g.metrics().removals_ignored;
+    let garbage = Value::from(vec![200u8, 1, 2]); // an id of 200 bytes, cut short
+    let bad = Delta {
+        values: vec![(Key::new(rumormill::REMOVED_KEY).unwrap(), VersionedValue::live(garbage, Version(6)))],
+        ..delta(id("r"), T0, 5, Some(7), &[])
+    };
+    deliver_ack2(&mut g, now0(), "r", vec![bad]);
+    assert_eq!(g.metrics().removals_ignored, ignored + 1);
+    assert!(g.view().get(&id("r")).is_some_and(|r| r.max_version() == Version(7)), "r's state is taken");
     // and a record naming this node silences it
     let me_removed = (me(), T0, now0().as_millis() + 1_000);
-    let out = deliver_ack2(&mut g, now0(), "r", vec![removals_delta(5, 6, &[me_removed])]);
+    let out = deliver_ack2(&mut g, now0(), "r", vec![removals_delta(7, 8, &[me_removed])]);
     assert!(out.events.iter().any(|e| matches!(e, Event::SelfRemoved { .. })), "{:?}", out.events);
     let syn = frame("p", Message::Syn(shadow_syn()));
     assert_refused(&mut g, now0(), &syn, |m| {

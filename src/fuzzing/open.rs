@@ -68,6 +68,6 @@ pub fn open(data: &[u8]) -> bool {
 pub fn open_seeds(messages: &[Vec<u8>]) -> Vec<Vec<u8>> {
     let cluster = ClusterName::new(CLUSTER).expect("short name");
     let ring = keyring();
-    let mut nonces = crate::NonceSequence::new(&NodeId::new("seed").expect("short id"), Generation(1));
+    let mut nonces = crate::NonceSequence::new(&NodeId::new("seed").expect("short id"), Generation(1), 0);
     messages.iter().map(|m| ring.seal(&cluster, &mut nonces, m).expect("nonces left")).collect()
 }
