@@ -9,7 +9,8 @@
 //!   conformance vectors in `vectors/` (input and expected output) encoded;
 //! - `gossiper_ops`: `rumormill::fuzzing::gossiper_ops_seeds` of all those
 //!   messages (each delivered to a converged cluster), plus its own scenarios;
-//! - `merge`: `rumormill::fuzzing::merge_seeds`.
+//! - `merge`: `rumormill::fuzzing::merge_seeds`, and the node states of every
+//!   conformance vector replayed as owner histories (`merge_seeds_of`).
 //!
 //! Files are named after what they hold and overwritten on each run; what the
 //! fuzzer added to a corpus stays.
@@ -152,6 +153,57 @@ fn vector_messages(v: &Json) -> Vec<(String, Vec<u8>)> {
     out
 }
 
+/// The node states of one conformance vector (its view, its input's deltas and
+/// its expected view) as owner histories the `merge` harness replays: each
+/// state's fields in version order, set or deleted (tombstones), a purge where
+/// the state has a purge floor, and the heartbeat last. Keys and values map onto
+/// the harness's few (`STATUS` and `DC` keep theirs), so the shapes carry over,
+/// not the exact versions.
+fn vector_histories(v: &Json) -> Vec<Vec<rumormill::fuzzing::HistoryStep>> {
+    use rumormill::fuzzing::HistoryStep;
+    let byte = |s: &str| s.bytes().fold(0u8, |a, b| a.wrapping_mul(31).wrapping_add(b));
+    let key = |k: &str| match k {
+        "STATUS" => 6,
+        "DC" => 7,
+        other => byte(other) % 2,
+    };
+    let mut states: Vec<&Json> = Vec::new();
+    for map in [&v["state"], &v["expect"]["state"]] {
+        states.extend(map.as_object().into_iter().flat_map(|o| o.values()));
+    }
+    if let Some((_, body)) = v["input"].as_object().and_then(|o| o.iter().next()) {
+        states.extend(body["deltas"].as_object().into_iter().flat_map(|o| o.values()));
+    }
+    let mut out = Vec::new();
+    for st in states {
+        let mut fields: Vec<(u64, &str, &Json)> = st["values"]
+            .as_object()
+            .into_iter()
+            .flat_map(|o| o.iter().map(|(k, vv)| (num(&vv["version"]), k.as_str(), &vv["value"])))
+            .collect();
+        fields.sort_by_key(|(version, ..)| *version);
+        let purged = num(&st["purged"]);
+        let mut steps = Vec::new();
+        let mut purge_done = purged == 0;
+        for (version, k, value) in fields {
+            if !purge_done && version > purged {
+                steps.push(HistoryStep::Purge { grace: 0 });
+                purge_done = true;
+            }
+            steps.push(match value.as_str() {
+                Some(text) => HistoryStep::Set { key: key(k), value: byte(text) },
+                None => HistoryStep::Delete { key: key(k) },
+            });
+        }
+        if !purge_done {
+            steps.push(HistoryStep::Purge { grace: 0 });
+        }
+        steps.push(HistoryStep::Beat);
+        out.push(steps);
+    }
+    out
+}
+
 /// One seed input of one target.
 pub struct Seed {
     /// The fuzz target (`decode`, `gossiper_ops`, `merge`).
@@ -176,6 +228,7 @@ pub fn seeds(root: &Path) -> Vec<Seed> {
     files.sort();
     assert!(!files.is_empty(), "no conformance vectors in vectors/");
     let mut from_vectors: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    let mut histories: BTreeMap<String, Vec<Vec<rumormill::fuzzing::HistoryStep>>> = BTreeMap::new();
     for f in &files {
         let text = std::fs::read_to_string(f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
         let v: Json = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
@@ -183,6 +236,7 @@ pub fn seeds(root: &Path) -> Vec<Seed> {
         for (what, bytes) in vector_messages(&v) {
             from_vectors.insert(format!("vector-{stem}-{what}"), bytes);
         }
+        histories.insert(stem.to_owned(), vector_histories(&v));
     }
 
     let mut out = Vec::new();
@@ -202,6 +256,12 @@ pub fn seeds(root: &Path) -> Vec<Seed> {
     }
     for (i, s) in rumormill::fuzzing::merge_seeds().into_iter().enumerate() {
         add("merge", format!("seed-{i:03}"), s);
+    }
+    // merge: each vector's states replayed as owner histories
+    for (stem, h) in &histories {
+        for (i, s) in rumormill::fuzzing::merge_seeds_of(h).into_iter().enumerate() {
+            add("merge", format!("vector-{stem}-{i}"), s);
+        }
     }
     // open: every message sealed, and the messages plain
     for (i, s) in rumormill::fuzzing::open_seeds(&messages).into_iter().enumerate() {

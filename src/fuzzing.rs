@@ -52,7 +52,7 @@ pub fn decode(data: &[u8]) -> bool {
     }
 }
 
-pub use harnesses::{gossiper_ops, gossiper_ops_seeds, merge, merge_seeds};
+pub use harnesses::{HistoryStep, gossiper_ops, gossiper_ops_seeds, merge, merge_seeds, merge_seeds_of};
 #[cfg(feature = "encryption")]
 pub use open::{open, open_seeds};
 
@@ -1749,15 +1749,86 @@ mod harnesses {
         apply_checks(&base, true_base, &made, &hist, Timestamp::from_secs(T0 + 1_000));
     }
 
+    /// One step of an owner's history as [`merge`] reads it, for seeds made
+    /// elsewhere (`fuzz/seed_corpus.rs` makes them from the conformance vectors).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum HistoryStep {
+        /// Set a key (`key % 8`: 0, 2, 4 are `a`; 1, 3, 5 `b`; 6 `STATUS`; 7
+        /// `DC`) to a value (a short run of one letter chosen by `value`).
+        Set {
+            /// Which key.
+            key: u8,
+            /// Which value.
+            value: u8,
+        },
+        /// Delete a key (a tombstone).
+        Delete {
+            /// Which key, as for `Set`.
+            key: u8,
+        },
+        /// Raise the heartbeat.
+        Beat,
+        /// Purge tombstones older than `grace % 4` seconds (one step is a second).
+        Purge {
+            /// The grace period.
+            grace: u8,
+        },
+    }
+
+    impl HistoryStep {
+        fn bytes(self) -> Vec<u8> {
+            match self {
+                HistoryStep::Set { key, value } => alloc::vec![0, key, value],
+                HistoryStep::Delete { key } => alloc::vec![6, key],
+                HistoryStep::Beat => alloc::vec![10],
+                HistoryStep::Purge { grace } => alloc::vec![14, grace],
+            }
+        }
+    }
+
     /// Inputs for [`merge`] that reach interesting states at once: histories that set,
     /// delete and purge the same keys, views of their states cut at several points,
     /// and batches of whole states, cut deltas and made-up ones.
     pub fn merge_seeds() -> Vec<Vec<u8>> {
+        use HistoryStep::{Beat, Delete, Purge, Set};
+        // the same key set, deleted, purged and set again; another key overwritten
+        let busy = [
+            Set { key: 0, value: 8 },
+            Set { key: 1, value: 16 },
+            Beat,
+            Delete { key: 0 },
+            Set { key: 1, value: 25 },
+            Beat,
+            Purge { grace: 0 },
+            Set { key: 0, value: 40 },
+            Delete { key: 1 },
+            Beat,
+            Purge { grace: 1 },
+            Set { key: 6, value: 3 },
+            Set { key: 7, value: 4 },
+            Delete { key: 6 },
+            Beat,
+        ];
+        // the four histories: the busy one, shorter each time
+        let cut = |h: usize| busy[..busy.len() - h * 2].to_vec();
+        seeds_over(&[cut(0), cut(1), cut(2), cut(3)], 0..6)
+    }
+
+    /// Inputs for [`merge`] whose four owner histories (two owners, two
+    /// generations each) are `histories` in turn, four at a time (at most 24 steps
+    /// each are read), with the cuts, views and batches of [`merge_seeds`].
+    pub fn merge_seeds_of(histories: &[Vec<HistoryStep>]) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        for (i, group) in histories.chunks(4).enumerate() {
+            let four: Vec<Vec<HistoryStep>> = (0..4).map(|h| group[h % group.len()].clone()).collect();
+            let variant = (i % 6) as u8;
+            out.extend(seeds_over(&four, variant..variant + 1));
+        }
+        out
+    }
+
+    fn seeds_over(histories: &[Vec<HistoryStep>], variants: core::ops::Range<u8>) -> Vec<Vec<u8>> {
         // the encodings `merge` reads (see `History::read`, `read_state`, `read_delta`)
-        let set = |k: u8, v: u8| alloc::vec![0, k, v];
-        let delete = |k: u8| alloc::vec![6, k];
-        let beat = || alloc::vec![10];
-        let purge = |grace: u8| alloc::vec![14, grace];
         let pick = |o: u8, g: u8, which: u8, cut: u16| {
             let [hi, lo] = cut.to_be_bytes();
             [(o << 1) | (g << 2), which, hi, lo]
@@ -1769,33 +1840,15 @@ mod harnesses {
             }
             out
         };
-        // the same key set, deleted, purged and set again; another key overwritten
-        let busy: Vec<Vec<u8>> = alloc::vec![
-            set(0, 8),
-            set(1, 16),
-            beat(),
-            delete(0),
-            set(1, 25),
-            beat(),
-            purge(0),
-            set(0, 40),
-            delete(1),
-            beat(),
-            purge(1),
-            set(6, 3),
-            set(7, 4),
-            delete(6),
-            beat(),
-        ];
-        let n = busy.len() as u8;
+        let n = histories.iter().map(|h| h.len().min(24)).max().unwrap_or(0) as u8;
         let mut seeds = Vec::new();
-        for variant in 0u8..6 {
+        for variant in variants {
             // limits: 3 to 5 nodes; 2, 3, 4 or 1,024 keys; tiny values or not
             let mut s = alloc::vec![variant | ((variant % 4) << 2) | ((variant & 4) << 2)];
-            for h in 0..4u8 {
-                let ops = &busy[..busy.len() - usize::from(h) * 2];
-                s.push(ops.len() as u8);
-                s.extend(ops.iter().flatten());
+            for h in histories {
+                let steps = &h[..h.len().min(24)];
+                s.push(steps.len() as u8);
+                s.extend(steps.iter().flat_map(|step| step.bytes()));
             }
             // the join laws: cuts of one history, and a made-up state
             s.extend(pick(0, 0, 5 + variant, 7));
