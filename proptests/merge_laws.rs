@@ -228,10 +228,21 @@ fn check_built_delta(
             }
         }
     } else {
-        // a purge reset rebuilds a stale view from a whole state, which the budget
-        // may have cut short: what it drops of the owner's current fields lies
-        // above the rebuilt max version and comes with the next deltas (the
-        // invariant check above holds either way)
+        // The one way versions go down: a purge reset rebuilds a view that is
+        // stale (its max version below the sender's purge floor: tombstones it
+        // never saw may be gone) from a whole state, which the budget may have
+        // cut short. A view past the floor is never lowered, reset or not.
+        prop_assert!(after.purged() > before.purged(), "a reset without a higher floor");
+        let lowered = after.heartbeat() < before.heartbeat() || after.max_version() < before.max_version();
+        prop_assert!(
+            !lowered || before.max_version() < after.purged(),
+            "a reset lowered a view at {} that was past the floor {}",
+            before.max_version(),
+            after.purged()
+        );
+        // what it drops of the owner's current fields lies above the rebuilt max
+        // version and comes with the next deltas (the invariant check above holds
+        // either way)
         for (k, vv) in before.values() {
             if after.get(k).is_none() && last.get(k) == Some(vv) {
                 prop_assert!(
