@@ -1022,6 +1022,9 @@ impl<R: rand_core::Rng> Gossiper<R> {
                     p.up = true;
                     self.peers_epoch += 1;
                     p.window.heartbeat(&self.config.detector, now);
+                    if let crate::Fanout::Chunked(_) = self.config.fanout {
+                        self.walk.bring_forward(&from);
+                    }
                     events.push(Event::Alive { node: from });
                 } else {
                     // late duplicates (an echo is re-sent with its nonce) or forged

@@ -14,8 +14,9 @@ pub enum Fanout {
     /// live).
     Reference,
     /// Scylla: the live peers shuffled into this many chunks, one chunk per round,
-    /// so every live peer is contacted within that many rounds; unreachable peers
-    /// as in the reference; all seeds when nothing is live.
+    /// so every live peer is contacted within that many rounds; a peer that comes
+    /// up joins the front chunk; unreachable peers as in the reference; all seeds
+    /// when nothing is live.
     Chunked(u32),
     /// This many random live peers per round, otherwise as the reference.
     Random(u32),
@@ -33,6 +34,17 @@ pub(crate) struct Candidates<'a> {
 pub(crate) struct Walk {
     order: Vec<NodeId>,
     next: usize,
+}
+
+impl Walk {
+    /// Scylla puts a node that just came up in the front chunk: it is contacted
+    /// next round instead of waiting for the next shuffle (up to a whole cycle).
+    pub(crate) fn bring_forward(&mut self, node: &NodeId) {
+        if self.order[self.next..].contains(node) {
+            return;
+        }
+        self.order.insert(self.next, node.clone());
+    }
 }
 
 fn uniform<R: rand_core::Rng + ?Sized>(rng: &mut R, n: usize) -> usize {
@@ -208,6 +220,27 @@ mod tests {
             seen.extend(t);
         }
         assert_eq!(seen.len(), 95);
+    }
+
+    #[test]
+    fn a_node_just_up_is_in_the_next_chunk() {
+        let live = ids("l", 40);
+        let c = Candidates { live: live.iter().collect(), unreachable: vec![], seeds: vec![] };
+        let mut rng = ChaCha8Rng::seed_from_u64(13);
+        let mut walk = Walk::default();
+        choose(&c, Fanout::Chunked(10), &mut walk, &mut rng);
+        // a node up since the shuffle, and one already walked this cycle
+        let newcomer = NodeId::new("new").unwrap();
+        let walked = walk.order[0].clone();
+        walk.bring_forward(&newcomer);
+        walk.bring_forward(&walked);
+        let mut with_newcomer = live.clone();
+        with_newcomer.push(newcomer.clone());
+        let c = Candidates { live: with_newcomer.iter().collect(), unreachable: vec![], seeds: vec![] };
+        let next = choose(&c, Fanout::Chunked(10), &mut walk, &mut rng);
+        assert_eq!(next[..2], [walked, newcomer], "{next:?}");
+        // the chunk is still a tenth of the cycle's peers (42 in all, in chunks of 5)
+        assert_eq!(next.len(), 5);
     }
 
     #[test]
