@@ -107,6 +107,8 @@ impl Cluster {
         for t in out.transmits {
             self.largest = self.largest.max(t.bytes.len());
             let Some(to) = self.index(&t.to) else { continue };
+            // (seeds lists hold the seeds themselves: a seed must skip itself)
+            assert_ne!(to, from, "node {from} sent a message to itself");
             if !self.reachable(from, to) || self.net.next_u64() as f64 / u64::MAX as f64 <= self.loss && self.loss > 0.0
             {
                 continue;
