@@ -119,10 +119,11 @@ pub(crate) fn choose<R: rand_core::Rng + ?Sized>(
     }
 
     // an unreachable peer, with probability U / (L + 1) (strictly less)
-    if u > 0 && unit(rng) < u as f64 / (l as f64 + 1.0) {
-        if let Some(p) = pick(rng, &c.unreachable) {
-            add(p, &mut out);
-        }
+    if u > 0
+        && unit(rng) < u as f64 / (l as f64 + 1.0)
+        && let Some(p) = pick(rng, &c.unreachable)
+    {
+        add(p, &mut out);
     }
 
     // seeds: the seed-island rule

@@ -287,7 +287,7 @@ struct Block {
 fn parse_hex_line(line: &str, name: &str) -> Vec<u8> {
     let data = line.split('#').next().unwrap_or("");
     let digits: String = data.chars().filter(|c| !c.is_whitespace()).collect();
-    assert!(digits.len() % 2 == 0, "block {name}: odd number of hex digits in {line:?}");
+    assert!(digits.len().is_multiple_of(2), "block {name}: odd number of hex digits in {line:?}");
     (0..digits.len())
         .step_by(2)
         .map(|i| {

@@ -402,7 +402,7 @@ impl Sim {
         f: impl FnOnce(&mut Gossiper<ChaCha8Rng>, Timestamp) -> Result<Output, E>,
     ) -> Option<Result<Output, E>> {
         let now = self.now;
-        let measure = self.sampler.next_u32() % CPU_SAMPLE == 0;
+        let measure = self.sampler.next_u32().is_multiple_of(CPU_SAMPLE);
         let g = self.slots[i].gossiper.as_mut()?;
         let t = if measure { thread_cpu() } else { Duration::ZERO };
         let out = f(g, now);

@@ -253,7 +253,7 @@ impl Progress {
         if !self.enabled {
             // not a terminal (a log file, or `--json` piped on): a line now and then,
             // so that long runs can be followed
-            if round % LOG_EVERY == 0 {
+            if round.is_multiple_of(LOG_EVERY) {
                 eprintln!("round {round}/{}: {complete}/{running} nodes up to date", self.max);
             }
             return;

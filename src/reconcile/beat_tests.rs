@@ -29,7 +29,7 @@ pub(super) struct History {
 impl History {
     pub(super) fn random(node: NodeId, rng: &mut ChaCha8Rng) -> History {
         let len = 1 + (rng.next_u32() % 12) as usize;
-        let writes = (0..len).map(|_| (rng.next_u32() % 2 == 0).then(|| (rng.next_u32() % 4) as u8)).collect();
+        let writes = (0..len).map(|_| rng.next_u32().is_multiple_of(2).then(|| (rng.next_u32() % 4) as u8)).collect();
         History { node, writes }
     }
 
@@ -83,7 +83,7 @@ pub(super) fn view_of(local: &NodeId, world: &[History], rng: &mut ChaCha8Rng) -
         .map(|h| {
             let upto = (rng.next_u32() as usize) % (h.writes.len() + 1);
             // now and then a purge floor the other view does not share
-            let purged = if rng.next_u32() % 6 == 0 { u64::from(rng.next_u32() % 4) } else { 0 };
+            let purged = if rng.next_u32().is_multiple_of(6) { u64::from(rng.next_u32() % 4) } else { 0 };
             h.state(upto, purged)
         })
         .collect();
