@@ -1,119 +1,118 @@
 //! The codec: every message round-trips, its encoded length is the predicted one,
 //! any bytes that decode re-encode to themselves, and no builder exceeds its
-//! budget.
+//! budget. The messages come from `strategies::wire::message`, which generates
+//! every message kind, every digest page form and every form of ACK and ACK2
+//! part (compact, answering a hashed page, with resend) in canonical form.
+
+#[path = "strategies.rs"]
+mod strategies;
+
+use std::collections::BTreeSet;
 
 use proptest::prelude::*;
+use proptest::strategy::ValueTree;
+use proptest::test_runner::TestRunner;
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::SeedableRng;
 use rumormill::{
-    Ack, Ack2, Budget, ClusterName, Codec, Delta, Digest, DigestPage, Envelope, Generation, Header, Key, Message,
-    NodeId, NodeRange, PageForm, Syn, Value, Version, VersionedValue, View, build_ack2, build_syn, handle_ack,
-    handle_syn,
+    Budget, ClusterName, DigestPage, Envelope, Generation, Header, Key, Message, NodeId, PageForm, Version, View,
+    build_ack2, build_syn, handle_ack, handle_syn,
 };
+use strategies::wire::{codec, header, message};
 
-fn node_id() -> impl Strategy<Value = NodeId> {
-    prop::collection::vec(any::<u8>(), 1..20).prop_map(|b| NodeId::new(b).unwrap())
-}
-
-fn key() -> impl Strategy<Value = Key> {
-    prop_oneof![
-        (0u8..29).prop_map(|c| Key::from_well_known_code(c).unwrap()),
-        "[a-z][a-z0-9_-]{0,20}".prop_map(|s| Key::new(&s).unwrap()),
-    ]
-}
-
-fn big_u64() -> impl Strategy<Value = u64> {
-    prop_oneof![0u64..200, any::<u64>(), Just(u64::MAX)]
-}
-
-fn digest() -> impl Strategy<Value = Digest> {
-    (node_id(), big_u64(), big_u64(), big_u64()).prop_map(|(node, g, v, p)| Digest {
-        node,
-        generation: Generation(g),
-        max_version: Version(v),
-        purged: Version(p),
-    })
-}
-
-/// Digests in canonical order: ascending, distinct ids.
-fn digests() -> impl Strategy<Value = Vec<Digest>> {
-    prop::collection::vec(digest(), 0..8).prop_map(|mut ds| {
-        ds.sort_by(|a, b| a.node.cmp(&b.node));
-        ds.dedup_by(|a, b| a.node == b.node);
-        ds
-    })
-}
-
-fn delta() -> impl Strategy<Value = Delta> {
-    (
-        node_id(),
-        big_u64(),
-        prop_oneof![Just(0u64), 1u64..1000, u64::MAX / 2..u64::MAX / 2 + 10],
-        big_u64(),
-        prop::option::of(big_u64()),
-        prop::collection::vec((key(), 0u64..50, prop::option::of(prop::collection::vec(any::<u8>(), 0..40))), 0..6),
-    )
-        .prop_map(|(node, g, from, purged, hb, fields)| {
-            let mut values = Vec::new();
-            let mut v = from;
-            for (k, gap, value) in fields {
-                if values.iter().any(|(k2, _): &(Key, VersionedValue)| *k2 == k) {
-                    continue;
+/// What kind of message this is, down to page forms and compact parts: every
+/// label must come out of `message()` (see `the_strategy_generates_every_form`).
+fn labels(m: &Message) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    match m {
+        Message::Syn(syn) => match &syn.page {
+            DigestPage::Listed(ds) => out.push(if ds.is_empty() { "syn listed empty" } else { "syn listed" }),
+            DigestPage::Range { digests, .. } => {
+                out.push(if digests.is_empty() { "syn range empty" } else { "syn range" })
+            }
+            DigestPage::Compact(c) => {
+                out.push("syn compact");
+                if (0..c.len()).any(|i| c.is_quiet(i)) {
+                    out.push("syn compact quiet");
                 }
-                let Some(next) = v.checked_add(gap + 1) else { break };
-                v = next;
-                values.push((k, VersionedValue { value: value.map(Value::from), version: Version(v) }));
+                if c.len() > 8 {
+                    out.push("syn compact 2+ quiet bytes");
+                }
             }
-            Delta {
-                node,
-                generation: Generation(g),
-                from: Version(from),
-                purged: Version(purged),
-                heartbeat: hb.map(Version),
-                values,
+            DigestPage::Hashed(h) => out.push(if h.is_empty() { "syn hashed empty" } else { "syn hashed" }),
+        },
+        Message::Ack(ack) => {
+            out.push("ack");
+            if !ack.requests.is_empty() && !ack.deltas.is_empty() {
+                out.push("ack requests and deltas");
             }
-        })
+            if ack.resend.is_some() {
+                out.push("ack resend");
+            }
+            if let Some(c) = &ack.compact {
+                out.push(if c.answers_hashed() { "ack hashed" } else { "ack compact" });
+                if c.delta_count() > 0 {
+                    out.push("ack compact deltas");
+                }
+                if c.request_count() > 0 {
+                    out.push("ack compact requests");
+                }
+                if ack.resend.is_some() {
+                    out.push("ack compact and resend");
+                }
+            }
+        }
+        Message::Ack2(ack2) => {
+            out.push("ack2");
+            if let Some(c) = &ack2.compact {
+                out.push(if c.delta_count() > 0 { "ack2 compact deltas" } else { "ack2 compact" });
+            }
+        }
+        Message::Echo(_) => out.push("echo"),
+        Message::EchoReply(_) => out.push("echo reply"),
+        Message::Shutdown => out.push("shutdown"),
+        _ => out.push("unknown"),
+    }
+    out
 }
 
-fn deltas() -> impl Strategy<Value = Vec<Delta>> {
-    prop::collection::vec(delta(), 0..5).prop_map(|mut ds| {
-        ds.sort_by(|a, b| a.node.cmp(&b.node));
-        ds.dedup_by(|a, b| a.node == b.node);
-        ds
-    })
-}
+const ALL_LABELS: [&str; 23] = [
+    "syn listed empty",
+    "syn listed",
+    "syn range empty",
+    "syn range",
+    "syn compact",
+    "syn compact quiet",
+    "syn compact 2+ quiet bytes",
+    "syn hashed empty",
+    "syn hashed",
+    "ack",
+    "ack requests and deltas",
+    "ack resend",
+    "ack compact",
+    "ack hashed",
+    "ack compact deltas",
+    "ack compact requests",
+    "ack compact and resend",
+    "ack2",
+    "ack2 compact",
+    "ack2 compact deltas",
+    "echo",
+    "echo reply",
+    "shutdown",
+];
 
-fn range() -> impl Strategy<Value = NodeRange> {
-    (prop::option::of(node_id()), prop::option::of(node_id())).prop_map(|(a, b)| match (a, b) {
-        (Some(a), Some(b)) if a < b => NodeRange::new(Some(a), Some(b)).unwrap(),
-        (Some(a), Some(b)) if b < a => NodeRange::new(Some(b), Some(a)).unwrap(),
-        (a, _) => NodeRange::new(a, None).unwrap(),
-    })
-}
-
-fn message() -> impl Strategy<Value = Message> {
-    prop_oneof![
-        digests().prop_map(|ds| Message::Syn(Syn { page: DigestPage::Listed(ds) })),
-        (range(), digests()).prop_map(|(range, ds)| {
-            let digests = ds.into_iter().filter(|d| range.contains(&d.node)).collect();
-            Message::Syn(Syn { page: DigestPage::Range { range, digests } })
-        }),
-        (digests(), deltas(), prop::option::of(range()))
-            .prop_map(|(requests, deltas, resend)| { Message::Ack(Ack { requests, deltas, compact: None, resend }) }),
-        deltas().prop_map(|deltas| Message::Ack2(Ack2 { deltas, compact: None })),
-    ]
-}
-
-fn header() -> impl Strategy<Value = Header> {
-    (node_id(), big_u64()).prop_map(|(sender, g)| Header {
-        cluster: ClusterName::new("prop").unwrap(),
-        sender,
-        generation: Generation(g),
-    })
-}
-
-fn codec() -> Codec {
-    Codec::new(ClusterName::new("prop").unwrap()).with_max_value_len(1024)
+#[test]
+fn the_strategy_generates_every_form() {
+    let mut runner = TestRunner::deterministic();
+    let mut seen = BTreeSet::new();
+    let strategy = message();
+    for _ in 0..3000 {
+        seen.extend(labels(&strategy.new_tree(&mut runner).unwrap().current()));
+    }
+    let missing: Vec<_> = ALL_LABELS.iter().filter(|l| !seen.contains(*l)).collect();
+    assert!(missing.is_empty(), "never generated: {missing:?}");
+    assert!(!seen.contains("unknown"), "a message variant the test does not know");
 }
 
 /// Views of a few nodes that all know the same members, at versions far apart so
@@ -155,8 +154,17 @@ proptest! {
     fn messages_round_trip_with_predicted_length(header in header(), message in message()) {
         let env = Envelope { header, message };
         let bytes = env.encode();
-        prop_assert_eq!(bytes.len(), env.encoded_len());
-        prop_assert_eq!(codec().decode(&bytes), Ok(env));
+        prop_assert_eq!(bytes.len(), env.encoded_len(), "predicted length of {:?}", env.message);
+        prop_assert_eq!(
+            rumormill::header_len(&env.header) + env.message.encoded_len(),
+            bytes.len(),
+            "predicted body length of {:?}",
+            env.message
+        );
+        let back = codec().decode(&bytes);
+        prop_assert_eq!(back.as_ref(), Ok(&env));
+        // canonical: the decoded message re-encodes to the same bytes
+        prop_assert_eq!(back.unwrap().encode(), bytes);
     }
 
     #[test]
@@ -184,10 +192,11 @@ proptest! {
     }
 
     #[test]
-    fn compact_rounds_round_trip_and_fit_their_budgets(
+    fn rounds_of_every_page_form_round_trip_and_fit_their_budgets(
         spread in prop::collection::vec(prop_oneof![0u64..100, 60_000u64..200_000, (u64::MAX / 4)..(u64::MAX / 4 + 1000)], 2..7),
         values in 0usize..6,
         budget in 60usize..2000,
+        form in prop_oneof![Just(PageForm::Compact), Just(PageForm::Hashed), Just(PageForm::Full)],
         seed in any::<u64>(),
     ) {
         let views = cluster(&spread, values);
@@ -203,7 +212,7 @@ proptest! {
             prop_assert_eq!(&back, &env);
             Ok(back)
         };
-        let Ok(built) = build_syn(a, Budget::new(total, &header(a)).unwrap(), None, PageForm::Compact) else {
+        let Ok(built) = build_syn(a, Budget::new(total, &header(a)).unwrap(), None, form) else {
             return Ok(()); // not even one entry fits: nothing to check
         };
         let Message::Syn(syn) = check(Envelope { header: header(a), message: Message::Syn(built.syn) })?.message else { unreachable!() };
