@@ -146,7 +146,12 @@ impl Default for DetectorConfig {
 /// assert!(w.phi(&config, Timestamp::from_secs(140)) > config.threshold);
 /// assert_eq!(w.memory(), 64);
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(try_from = "WindowForm", into = "WindowForm")
+)]
 pub struct ArrivalWindow {
     last: Timestamp,
     /// Each block's sum (a block holds at most `MAX_WINDOW / BLOCKS` 16-bit
@@ -166,6 +171,61 @@ pub struct ArrivalWindow {
 
 /// Blocks of a window (see [`ArrivalWindow`]).
 const BLOCKS: usize = 4;
+
+/// An [`ArrivalWindow`] as serde writes and reads it: the same fields, checked on
+/// the way in so that no later heartbeat can index or overflow out of bounds.
+#[cfg(feature = "serde")]
+#[derive(serde::Serialize, serde::Deserialize)]
+struct WindowForm {
+    last: Timestamp,
+    sums: [u32; BLOCKS],
+    squares: [u64; BLOCKS],
+    window: u32,
+    filling: u16,
+    current: u8,
+    wrapped: bool,
+}
+
+#[cfg(feature = "serde")]
+impl From<ArrivalWindow> for WindowForm {
+    fn from(w: ArrivalWindow) -> Self {
+        let ArrivalWindow { last, sums, squares, window_less_one, filling, current, wrapped } = w;
+        WindowForm { last, sums, squares, window: u32::from(window_less_one) + 1, filling, current, wrapped }
+    }
+}
+
+#[cfg(feature = "serde")]
+impl TryFrom<WindowForm> for ArrivalWindow {
+    type Error = &'static str;
+    fn try_from(f: WindowForm) -> Result<Self, Self::Error> {
+        let Some(window_less_one) = f.window.checked_sub(1).and_then(|w| u16::try_from(w).ok()).filter(|w| *w >= 1)
+        else {
+            return Err("window out of range");
+        };
+        let w = ArrivalWindow {
+            last: f.last,
+            sums: f.sums,
+            squares: f.squares,
+            window_less_one,
+            filling: f.filling,
+            current: f.current,
+            wrapped: f.wrapped,
+        };
+        if u32::from(w.current) >= w.blocks() {
+            return Err("current block out of range");
+        }
+        if w.filling == 0 || u32::from(w.filling) > w.block_size(usize::from(w.current)) {
+            return Err("filling out of range");
+        }
+        for i in 0..BLOCKS {
+            let size = if (i as u32) < w.blocks() { u64::from(w.block_size(i)) } else { 0 };
+            if u64::from(w.sums[i]) > size * u64::from(u16::MAX) || w.squares[i] > size * u64::from(u16::MAX).pow(2) {
+                return Err("block sums out of range");
+            }
+        }
+        Ok(w)
+    }
+}
 
 impl ArrivalWindow {
     /// A window for a peer first heard from at `now`.

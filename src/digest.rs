@@ -31,8 +31,27 @@ pub(crate) const ACK_HASHED_CHECK: u64 = 0x6163_6b68_6173_6831; // "ackhash1"
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize), serde(try_from = "BudgetForm"))]
 pub struct Budget {
     body: usize,
+}
+
+/// A budget as serde reads it: checked to hold the smallest body.
+#[cfg(feature = "serde")]
+#[derive(serde::Deserialize)]
+struct BudgetForm {
+    body: usize,
+}
+
+#[cfg(feature = "serde")]
+impl TryFrom<BudgetForm> for Budget {
+    type Error = alloc::string::String;
+    fn try_from(f: BudgetForm) -> Result<Self, Self::Error> {
+        if f.body < Budget::MIN_BODY {
+            return Err(alloc::format!("a budget's body of {} bytes is below {}", f.body, Budget::MIN_BODY));
+        }
+        Ok(Budget { body: f.body })
+    }
 }
 
 impl Budget {
@@ -79,6 +98,7 @@ pub enum PageForm {
 
 /// A SYN built by [`build_syn`].
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct BuiltSyn {
     /// The message.
     pub syn: Syn,
@@ -238,6 +258,7 @@ fn hashed_digest(view: &View, range: NodeRange) -> HashedDigest {
 
 /// Why a compact part could not be used. Nothing was applied from it.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub enum ContextError {
     /// The sender knows other members (or generations) in the range.

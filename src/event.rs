@@ -6,6 +6,7 @@ use crate::{Generation, Key, NodeId, Removal, Timestamp, Value};
 
 /// Bytes to send to a peer. The driver maps the node id to an address.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Transmit {
     /// The destination.
     pub to: NodeId,
@@ -17,6 +18,7 @@ pub struct Transmit {
 /// happened, and when to call [`Gossiper::handle_timeout`](crate::Gossiper::handle_timeout)
 /// next. Nothing is queued inside: handle it all and the node holds nothing back.
 #[derive(Clone, Debug, Default, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Output {
     /// Messages to send now.
     pub transmits: Vec<Transmit>,

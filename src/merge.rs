@@ -41,7 +41,8 @@ pub enum Change {
         /// The new heartbeat version.
         version: Version,
     },
-    /// A key of a known node was set or deleted (same generation).
+    /// A key of a known node was set or deleted (same generation): a deletion
+    /// when `new` is a tombstone (see [`Change::is_deletion`]).
     Value {
         /// The node.
         node: NodeId,
@@ -62,6 +63,27 @@ pub enum Change {
         /// The owner's purge floor that triggered it.
         purged: Version,
     },
+}
+
+impl Change {
+    /// Whether this change deletes a key: a [`Change::Value`] whose new value is a
+    /// tombstone, or one a reset dropped while it was live.
+    ///
+    /// ```
+    /// use rumormill::{Change, Key, NodeId, Version, VersionedValue};
+    /// let node = NodeId::new("b")?;
+    /// let old = Some(VersionedValue::live("x", Version(3)));
+    /// let deleted = Change::Value { node, key: Key::LOAD, old, new: Some(VersionedValue::tombstone(Version(4))) };
+    /// assert!(deleted.is_deletion());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn is_deletion(&self) -> bool {
+        match self {
+            Change::Value { new: Some(v), .. } => v.is_tombstone(),
+            Change::Value { old: Some(v), new: None, .. } => !v.is_tombstone(),
+            _ => false,
+        }
+    }
 }
 
 /// A delta (or part of one) that was not applied, and why. The view is unchanged
@@ -139,6 +161,7 @@ pub enum Ignored {
 
 /// What a commit changed and what it ignored.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Applied {
     /// Changes, in the order the deltas came.
     pub changes: Vec<Change>,

@@ -29,6 +29,7 @@ use crate::{
 
 /// A message built within a budget.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Built<M> {
     /// The message.
     pub message: M,
@@ -54,7 +55,12 @@ pub struct Built<M> {
 /// let none = Requests::default();
 /// assert!(none.is_empty() && none.len() == 0);
 /// ```
+///
+/// Serialize only (feature `serde`): requests are resolved against one view (by
+/// member index, in that view's context) and answered there with
+/// [`build_ack2`]; read back elsewhere they would name another view's members.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Requests {
     /// By id: the full requests, then any compact ones kept by id.
     pub(crate) digests: Vec<Digest>,
@@ -81,7 +87,9 @@ impl Requests {
 }
 
 /// An ACK, resolved against the view: what to apply, and what to answer.
+/// Serialize only, as its [`Requests`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct ReceivedAck {
     /// Deltas to apply (before answering, as the reference does).
     pub deltas: Vec<Delta>,
@@ -96,6 +104,7 @@ pub struct ReceivedAck {
 
 /// An ACK2, resolved against the view.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct ReceivedAck2 {
     /// Deltas to apply.
     pub deltas: Vec<Delta>,

@@ -132,6 +132,15 @@ impl serde::Serialize for Values {
     }
 }
 
+#[cfg(feature = "serde")]
+impl<'de> serde::Deserialize<'de> for Values {
+    /// A map of keys to versioned values (of a key repeated, the last stays).
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let map = alloc::collections::BTreeMap::<Key, VersionedValue>::deserialize(d)?;
+        Ok(map.into_iter().collect())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -48,7 +48,17 @@ impl Default for Limits {
 /// assert!(view.beat()? > v);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+///
+/// With the `serde` feature a view serializes as its local id, every node's
+/// state (ascending by id), its limits, the local tombstones' times and its
+/// revision; reading one back checks that the local state is there, the ids
+/// ascend without repeats, and the local tombstone times name local tombstones.
 #[derive(Clone, Debug)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(try_from = "ViewForm", into = "ViewForm")
+)]
 pub struct View {
     local: NodeId,
     nodes: Entries,
@@ -68,6 +78,42 @@ pub struct View {
     /// the members changed (a binary search over cold ids cost a miss per step,
     /// several times per message).
     local_at: std::sync::OnceLock<usize>,
+}
+
+/// A [`View`] as serde writes and reads it.
+#[cfg(feature = "serde")]
+#[derive(serde::Serialize, serde::Deserialize)]
+struct ViewForm {
+    local: NodeId,
+    /// Every node's state, the local one included, ascending by id.
+    nodes: alloc::vec::Vec<(NodeId, EndpointState)>,
+    limits: Limits,
+    deleted_at: BTreeMap<Key, Timestamp>,
+    revision: u64,
+}
+
+#[cfg(feature = "serde")]
+impl From<View> for ViewForm {
+    fn from(v: View) -> Self {
+        let nodes = v.nodes.iter().map(|(id, s)| (id.clone(), s.clone())).collect();
+        ViewForm { local: v.local, nodes, limits: v.limits, deleted_at: v.deleted_at, revision: v.revision }
+    }
+}
+
+#[cfg(feature = "serde")]
+impl TryFrom<ViewForm> for View {
+    type Error = alloc::string::String;
+    fn try_from(f: ViewForm) -> Result<Self, Self::Error> {
+        if let Some(w) = f.nodes.windows(2).find(|w| w[0].0 >= w[1].0) {
+            return Err(alloc::format!("node ids must ascend without repeats: {} then {}", w[0].0, w[1].0));
+        }
+        let view = View::from_states(f.local, f.nodes).map_err(|e| alloc::format!("{e}"))?;
+        let local = view.local_state();
+        if let Some(k) = f.deleted_at.keys().find(|k| !local.get(k).is_some_and(VersionedValue::is_tombstone)) {
+            return Err(alloc::format!("a deletion time for {k}, which is not a local tombstone"));
+        }
+        Ok(View { deleted_at: f.deleted_at, revision: f.revision, ..view.with_limits(f.limits) })
+    }
 }
 
 impl View {
@@ -297,6 +343,33 @@ impl View {
     /// (a pure function of the view and the deltas).
     pub fn plan(&self, deltas: &[Delta], now: Timestamp) -> Merge {
         Merge::new(self, deltas, now)
+    }
+
+    /// The view `deltas` make of this one, and what changed: [`View::apply`] as a
+    /// pure function, leaving this view as it is (it copies the view: for a
+    /// driver that keeps one view, `apply` changes it in place).
+    ///
+    /// ```
+    /// use rumormill::{Change, Delta, Generation, Key, NodeId, Timestamp, Version, VersionedValue, View};
+    /// let view = View::new(NodeId::new("a")?, Generation(1_700_000_000));
+    /// let delta = Delta {
+    ///     node: NodeId::new("b")?,
+    ///     generation: Generation(1_700_000_100),
+    ///     from: Version::ZERO,
+    ///     purged: Version::ZERO,
+    ///     heartbeat: Some(Version(2)),
+    ///     values: vec![(Key::STATUS, VersionedValue::live("NORMAL", Version(1)))],
+    /// };
+    /// let (next, applied) = view.applied(&[delta], Timestamp::from_secs(1_700_000_200));
+    /// assert!(matches!(applied.changes[0], Change::Joined { .. }));
+    /// assert_eq!((view.len(), next.len()), (1, 2));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn applied(&self, deltas: &[Delta], now: Timestamp) -> (View, Applied) {
+        let mut next = self.clone();
+        let applied = next.apply(deltas, now);
+        (next, applied)
     }
 
     /// Applies deltas received from a peer, returning what changed and what was
