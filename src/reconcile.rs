@@ -56,11 +56,14 @@ pub struct Built<M> {
 /// assert!(none.is_empty() && none.len() == 0);
 /// ```
 ///
-/// Serialize only (feature `serde`): requests are resolved against one view (by
-/// member index, in that view's context) and answered there with
-/// [`build_ack2`]; read back elsewhere they would name another view's members.
+/// With the `serde` feature, reading requests back checks what resolving an ACK
+/// guarantees: compact requests only with their context, member indices
+/// ascending without repeats, no more indices than requests by id. Compact
+/// requests name members by index in the context they came in; [`build_ack2`]
+/// answers them so only while the view's members there hash the same (else by
+/// id, or not at all), as it does for requests kept while the view changed.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize), serde(try_from = "RequestsForm"))]
 pub struct Requests {
     /// By id: the full requests, then any compact ones kept by id.
     pub(crate) digests: Vec<Digest>,
@@ -72,6 +75,34 @@ pub struct Requests {
     /// Compact requests kept by member index alone (index, the requester's max
     /// version), in member order, after the digests.
     pub(crate) by_index: Vec<(u32, Version)>,
+}
+
+/// [`Requests`] as serde reads them, before they are checked.
+#[cfg(feature = "serde")]
+#[derive(serde::Deserialize)]
+struct RequestsForm {
+    digests: Vec<Digest>,
+    context: Option<Context>,
+    indices: Vec<u32>,
+    by_index: Vec<(u32, Version)>,
+}
+
+#[cfg(feature = "serde")]
+impl TryFrom<RequestsForm> for Requests {
+    type Error = &'static str;
+    fn try_from(f: RequestsForm) -> Result<Self, Self::Error> {
+        if f.context.is_none() && !(f.indices.is_empty() && f.by_index.is_empty()) {
+            return Err("compact requests without their context");
+        }
+        if f.indices.len() > f.digests.len() {
+            return Err("more member indices than requests by id");
+        }
+        let indices_ascend = f.indices.windows(2).all(|w| w[0] < w[1]);
+        if !indices_ascend || !f.by_index.windows(2).all(|w| w[0].0 < w[1].0) {
+            return Err("member indices must ascend without repeats");
+        }
+        Ok(Requests { digests: f.digests, context: f.context, indices: f.indices, by_index: f.by_index })
+    }
 }
 
 impl Requests {
@@ -87,9 +118,8 @@ impl Requests {
 }
 
 /// An ACK, resolved against the view: what to apply, and what to answer.
-/// Serialize only, as its [`Requests`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct ReceivedAck {
     /// Deltas to apply (before answering, as the reference does).
     pub deltas: Vec<Delta>,

@@ -134,10 +134,30 @@ impl serde::Serialize for Values {
 
 #[cfg(feature = "serde")]
 impl<'de> serde::Deserialize<'de> for Values {
-    /// A map of keys to versioned values (of a key repeated, the last stays).
+    /// A map of keys to versioned values, in any order; a repeated key is an
+    /// error, not a silent choice of one of its values.
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let map = alloc::collections::BTreeMap::<Key, VersionedValue>::deserialize(d)?;
-        Ok(map.into_iter().collect())
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Values;
+            fn expecting(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                f.write_str("a map of distinct keys to versioned values")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Values, A::Error> {
+                // (no capacity from the size hint: it is the input's word)
+                let mut list: Vec<(Key, VersionedValue)> = Vec::new();
+                while let Some(entry) = map.next_entry::<Key, VersionedValue>()? {
+                    list.push(entry);
+                }
+                list.sort_by(|a, b| a.0.cmp(&b.0));
+                if let Some(w) = list.windows(2).find(|w| w[0].0 == w[1].0) {
+                    return Err(serde::de::Error::custom(alloc::format!("key {} repeated", w[0].0)));
+                }
+                list.shrink_to_fit();
+                Ok(Values { list })
+            }
+        }
+        d.deserialize_map(Visit)
     }
 }
 

@@ -10,8 +10,9 @@ use core::time::Duration;
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::SeedableRng;
 use rumormill::{
-    ArrivalWindow, Budget, ClusterName, Config, Delta, DetectorConfig, EndpointState, Envelope, Generation, Gossiper,
-    Header, Key, Message, NodeId, PageForm, Timestamp, Values, Version, VersionedValue, View, build_syn, handle_syn,
+    ArrivalWindow, Budget, ClusterName, Config, Delta, DetectorConfig, Echo, EndpointState, Envelope, Generation,
+    Gossiper, Header, Key, Limits, Message, NodeId, PageForm, ReceivedAck, Timestamp, Values, Version, VersionedValue,
+    View, build_ack2, build_syn, handle_ack, handle_syn,
 };
 use serde::{Serialize, de::DeserializeOwned};
 use support::{Cluster, T0, id};
@@ -102,9 +103,7 @@ fn messages_outputs_and_results_come_back_equal() {
     let applied = fresh.apply(&received.deltas, Timestamp::from_secs(T0 + 20));
     assert!(!applied.changes.is_empty());
     same(&applied);
-    // requests serialize (they are answered where they were resolved)
-    let ack_received = rumormill::handle_ack(&v, &ack.message);
-    assert!(serde_json::to_string(&ack_received).is_ok());
+    same(&handle_ack(&v, &ack.message));
 }
 
 #[test]
@@ -179,7 +178,120 @@ fn json_that_breaks_an_invariant_is_refused() {
     let mut j = good.clone();
     j["sums"][0] = serde_json::json!(u32::MAX);
     assert!(serde_json::from_value::<ArrivalWindow>(j).is_err(), "a block sum past what it can hold");
+    // an invalid entry: an empty node id, an empty key, a state without its generation
+    let mut bad_id = json.clone();
+    bad_id["nodes"][1][0] = serde_json::json!("");
+    refuse(bad_id, "an empty node id");
+    let mut bad_key = json.clone();
+    bad_key["nodes"][1][1]["values"][""] = bad_key["nodes"][1][1]["values"]["DC"].clone();
+    refuse(bad_key, "an empty key");
+    let mut no_generation = json.clone();
+    no_generation["nodes"][1][1].as_object_mut().unwrap().remove("generation");
+    refuse(no_generation, "a state without its generation");
+    refuse(serde_json::json!({}), "nothing at all");
+    // values: keys in any order, none repeated
+    let vv = serde_json::to_string(&VersionedValue::live("x", Version(1))).unwrap();
+    for good in [format!(r#"{{"DC":{vv},"RACK":{vv}}}"#), format!(r#"{{"RACK":{vv},"DC":{vv}}}"#)] {
+        let good: Values = serde_json::from_str(&good).unwrap();
+        assert_eq!(good.keys().collect::<Vec<_>>(), [&Key::DC, &Key::RACK]);
+    }
+    for bad in [format!(r#"{{"DC":{vv},"DC":{vv}}}"#), format!(r#"{{"":{vv}}}"#)] {
+        assert!(serde_json::from_str::<Values>(&bad).is_err(), "{bad} accepted");
+    }
     // states come back normalized whatever the JSON says
     let s: EndpointState = round_trip(v.get(&id(2)).unwrap());
     assert!(s.is_normalized());
+}
+
+#[test]
+fn a_view_read_back_applies_like_the_original() {
+    let limits = Limits { max_keys_per_node: 4, max_nodes: 5, ..Limits::default() };
+    let v = busy_view().with_limits(limits);
+    let back = round_trip(&v);
+    let delta = |i: usize, generation: u64, from: u64, keys: usize| Delta {
+        node: id(i),
+        generation: Generation(generation),
+        from: Version(from),
+        purged: Version::ZERO,
+        heartbeat: Some(Version(20)),
+        values: (0..keys)
+            .map(|k| (Key::new(&format!("k{k}")).unwrap(), VersionedValue::live("v", Version(10 + k as u64))))
+            .collect(),
+    };
+    let deltas = [
+        delta(1, T0 + 1, 9, 1),  // one more key: within the limit
+        delta(2, T0 + 2, 9, 3),  // three more: past max_keys_per_node, ignored
+        delta(3, T0 + 50, 0, 2), // a restart
+        delta(5, T0 + 5, 0, 1),  // a new node
+        delta(6, T0 + 6, 0, 1),  // another: past max_nodes, ignored
+        delta(0, T0 + 9, 0, 1),  // the local node: never taken from a peer
+    ];
+    let now = Timestamp::from_secs(T0 + 30);
+    let (a, applied) = v.applied(&deltas, now);
+    let (b, applied_back) = back.applied(&deltas, now);
+    assert_eq!(applied_back, applied);
+    assert!(!applied.changes.is_empty() && !applied.ignored.is_empty(), "{applied:?}");
+    assert_eq!(b.revision(), a.revision());
+    assert_eq!(b.iter().collect::<Vec<_>>(), a.iter().collect::<Vec<_>>());
+    for i in 0..7 {
+        assert_eq!(b.digest(&id(i)), a.digest(&id(i)), "node {i}");
+    }
+    // and it serializes as the original does, before and after
+    assert_eq!(serde_json::to_value(&back).unwrap(), serde_json::to_value(&v).unwrap());
+    assert_eq!(serde_json::to_value(&b).unwrap(), serde_json::to_value(&a).unwrap());
+}
+
+#[test]
+fn every_message_kind_and_compact_requests_come_back_and_are_answered_the_same() {
+    let header = Header { cluster: ClusterName::new("c").unwrap(), sender: id(0), generation: Generation(T0) };
+    let budget = Budget::new(1400, &header).unwrap();
+    for message in [Message::Echo(Echo { nonce: 7 }), Message::EchoReply(Echo { nonce: 7 }), Message::Shutdown] {
+        same(&Envelope { header: header.clone(), message });
+    }
+    // b knows the same members as a: a's compact page is usable, and b's ACK asks
+    // for a's newer heartbeat by member index (and, once b wrote a value of its
+    // own, pushes it, so the requests are kept by id as well)
+    for b_writes in [false, true] {
+        let mut a = busy_view();
+        let states: Vec<(NodeId, EndpointState)> = a.iter().map(|(i, s)| (i.clone(), s.clone())).collect();
+        let mut b = View::from_states(id(1), states).unwrap();
+        a.beat().unwrap();
+        if b_writes {
+            b.set_local(Key::new("mine").unwrap(), "yes").unwrap();
+        }
+        let syn = build_syn(&a, budget, None, PageForm::Compact).unwrap();
+        let ack = handle_syn(&b, &syn.syn, budget, &mut ChaCha8Rng::seed_from_u64(4));
+        same(&ack);
+        same(&Envelope { header: header.clone(), message: Message::Ack(ack.message.clone()) });
+        let received = handle_ack(&a, &ack.message);
+        let json = serde_json::to_value(&received).unwrap();
+        let compact = if b_writes { "indices" } else { "by_index" };
+        assert!(!json["requests"][compact].as_array().unwrap().is_empty(), "{json}");
+        let back: ReceivedAck = round_trip(&received);
+        assert_eq!(back, received);
+        let answer = |r: &ReceivedAck| build_ack2(&a, &r.requests, budget, &mut ChaCha8Rng::seed_from_u64(5));
+        let ack2 = answer(&received);
+        assert_eq!(answer(&back), ack2);
+        assert!(ack2.message.compact.as_ref().is_some_and(|c| c.delta_count() > 0), "{ack2:?}");
+        same(&ack2);
+        same(&Envelope { header: header.clone(), message: Message::Ack2(ack2.message.clone()) });
+        same(&rumormill::handle_ack2(&b, &ack2.message));
+        // requests that break what resolving an ACK guarantees are refused
+        let refuse = |change: &dyn Fn(&mut serde_json::Value), why: &str| {
+            let mut j = json.clone();
+            change(&mut j["requests"]);
+            assert!(serde_json::from_value::<ReceivedAck>(j).is_err(), "{why}: accepted");
+        };
+        refuse(&|r| r["context"] = serde_json::Value::Null, "compact requests without a context");
+        refuse(
+            &|r| {
+                let first = r[compact][0].clone();
+                r[compact].as_array_mut().unwrap().push(first);
+            },
+            "an index repeated",
+        );
+        if b_writes {
+            refuse(&|r| r["digests"] = serde_json::json!([]), "more indices than requests by id");
+        }
+    }
 }
