@@ -48,7 +48,8 @@ pub struct EndpointState {
 struct Parts {
     generation: Generation,
     heartbeat: Version,
-    values: alloc::collections::BTreeMap<Key, VersionedValue>,
+    /// (a repeated key is an error, see [`Values`])
+    values: Values,
     #[serde(default)]
     max_version: Version,
     #[serde(default)]

@@ -197,6 +197,9 @@ fn json_that_breaks_an_invariant_is_refused() {
     }
     for bad in [format!(r#"{{"DC":{vv},"DC":{vv}}}"#), format!(r#"{{"":{vv}}}"#)] {
         assert!(serde_json::from_str::<Values>(&bad).is_err(), "{bad} accepted");
+        // nor inside a state
+        let state = format!(r#"{{"generation":1,"heartbeat":2,"values":{bad}}}"#);
+        assert!(serde_json::from_str::<EndpointState>(&state).is_err(), "{state} accepted");
     }
     // states come back normalized whatever the JSON says
     let s: EndpointState = round_trip(v.get(&id(2)).unwrap());
