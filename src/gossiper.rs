@@ -1403,23 +1403,13 @@ impl<R: rand_core::Rng> Gossiper<R> {
                 for d in &received.deltas {
                     // whole states only, within the limits a view keeps, each refusal
                     // counted as `View::apply` counts it
-                    let refused = if !d.generation.is_believable(now) {
-                        Some(Ignored::FutureGeneration { node: d.node.clone(), generation: d.generation })
-                    } else if d.from != Version::ZERO {
-                        Some(Ignored::NotContiguous { node: d.node.clone(), from: d.from, max_version: Version::ZERO })
-                    } else {
-                        crate::merge::validate(d, &limits).err()
+                    let incoming = match crate::merge::whole_state(d, &limits, now) {
+                        Ok(state) => state,
+                        Err(why) => {
+                            self.metrics.ignored_deltas[ignored_index(&why)] += 1;
+                            continue;
+                        }
                     };
-                    if let Some(why) = refused {
-                        self.metrics.ignored_deltas[ignored_index(&why)] += 1;
-                        continue;
-                    }
-                    let incoming = EndpointState::from_parts(
-                        d.generation,
-                        d.heartbeat.unwrap_or(Version::ZERO),
-                        d.values.iter().cloned(),
-                        d.purged,
-                    );
                     let merged = match states.get(&d.node) {
                         Some(s) => s.join(&incoming),
                         // max_nodes in all, this node's own entry always among them

@@ -363,8 +363,29 @@ fn state_of(d: &Delta) -> EndpointState {
     EndpointState::from_parts(d.generation, d.heartbeat.unwrap_or(Version::ZERO), d.values.iter().cloned(), d.purged)
 }
 
+/// The checks every delta passes first: a believable generation, then its shape
+/// and sizes against the limits.
+fn believable_and_valid(d: &Delta, limits: &crate::Limits, now: Timestamp) -> Result<(), Ignored> {
+    if !d.generation.is_believable(now) {
+        return Err(Ignored::FutureGeneration { node: d.node.clone(), generation: d.generation });
+    }
+    validate(d, limits)
+}
+
+/// The state a delta stands for, checked as [`View::apply`](crate::View::apply)
+/// checks one for a node it does not hold: whole (from the beginning), with a
+/// believable generation, within the limits. (A shadow round collects such
+/// states apart from any view.)
+pub(crate) fn whole_state(d: &Delta, limits: &crate::Limits, now: Timestamp) -> Result<EndpointState, Ignored> {
+    believable_and_valid(d, limits, now)?;
+    if d.from != Version::ZERO {
+        return Err(Ignored::NotContiguous { node: d.node.clone(), from: d.from, max_version: Version::ZERO });
+    }
+    Ok(state_of(d))
+}
+
 /// Checks a delta's shape and its sizes against the limits.
-pub(crate) fn validate(d: &Delta, limits: &crate::Limits) -> Result<(), Ignored> {
+fn validate(d: &Delta, limits: &crate::Limits) -> Result<(), Ignored> {
     // The key count first: it bounds the work below by the limits. (Checked last, a
     // 64 KB delta of 13,000 fields cost a quadratic scan before being refused.)
     if d.values.len() > limits.max_keys_per_node {
@@ -425,10 +446,7 @@ fn merge_delta(
             version: d.highest_version().unwrap_or(d.from).max(d.from),
         });
     }
-    if !d.generation.is_believable(now) {
-        return Err(Ignored::FutureGeneration { node: node.clone(), generation: d.generation });
-    }
-    validate(d, limits)?;
+    believable_and_valid(d, limits, now)?;
     let not_contiguous = |max_version| Ignored::NotContiguous { node: node.clone(), from: d.from, max_version };
     let Some(b) = base else {
         if d.from != Version::ZERO {

@@ -46,12 +46,14 @@ impl<R: rand_core::Rng> Gossiper<R> {
             return Some(plain);
         };
         let generation = self.view.local_generation();
-        if self.nonces.as_ref().is_none_or(|n| n.generation() != generation) {
-            // salted with this life's start and a draw: see `NonceSequence`
-            let salt = u128::from(self.started.as_millis()) << 64 | u128::from(self.rng.next_u64());
-            self.nonces = Some(crate::NonceSequence::new(self.view.local_id(), generation, salt));
-        }
-        let nonces = self.nonces.as_mut().expect("made above");
+        let nonces = match &mut self.nonces {
+            Some(n) if n.generation() == generation => n,
+            slot => {
+                // salted with this life's start and a draw: see `NonceSequence`
+                let salt = u128::from(self.started.as_millis()) << 64 | u128::from(self.rng.next_u64());
+                slot.insert(crate::NonceSequence::new(self.view.local_id(), generation, salt))
+            }
+        };
         ring.seal(&self.config.cluster, nonces, &plain).ok()
     }
 
